@@ -1,0 +1,1 @@
+// Placeholder translation unit so the component library exists before its sources land.
