@@ -42,6 +42,9 @@ enum class GgufErrorCode {
   WrongKeyType,        // typed getters: key present with another type
 };
 
+// The enumerator's name ("BadMagic", ...), for messages, tests and the corrupt-file README.
+std::string_view gguf_error_code_name(GgufErrorCode code);
+
 class GgufError : public Error {
  public:
   GgufError(GgufErrorCode code, const std::string& message) : Error(message), code_(code) {}
@@ -118,6 +121,10 @@ struct GgufTensorInfo {
 
 class GgufFile {
  public:
+  static constexpr uint64_t kDefaultAlignment = 32;  // when general.alignment is absent
+  static constexpr uint32_t kMaxDims = 4;             // ggml's GGML_MAX_DIMS
+  static constexpr int kMaxArrayNesting = 16;         // arrays inside arrays deeper than this are refused
+
   // Maps and validates a file. Throws GgufError.
   static GgufFile open(const std::filesystem::path& path);
   // Validates an in-memory image (the fuzzer and tests use this); `bytes` must outlive the result.
@@ -132,6 +139,8 @@ class GgufFile {
   uint64_t alignment() const;
   uint64_t data_offset() const;  // absolute file offset of the tensor data section
   uint64_t file_size() const;
+  // The whole validated image (the mapping, or the caller's buffer); tensor data lie inside it.
+  std::span<const uint8_t> bytes() const;
 
   // Metadata in file order.
   const std::vector<std::pair<std::string, GgufValue>>& metadata() const;
@@ -163,7 +172,14 @@ class GgufFile {
 //   3. write_tensor_data() for each tensor, in declaration order (may be called in several
 //      pieces per tensor; the writer checks sizes and pads to the alignment);
 //   4. finish() flushes and closes, throwing on any I/O error (e.g. a full disk).
-// The files load in llama.cpp (same layout rules as gguf-py / ggml).
+// The files load in llama.cpp (same layout rules as gguf-py / ggml): metadata in `set` order,
+// tensor infos in declaration order, the data section and every tensor's data padded with zeros
+// to the alignment. An alignment other than 32 is recorded as general.alignment (UINT32).
+// The bytes go to "<path>.tmp" and are renamed to `path` only by a successful finish(),
+// so a failed or abandoned write never leaves a half file under the final name. (When `path`
+// is an existing device such as /dev/null or /dev/full, it is written directly.)
+// Misuse (wrong order, wrong byte counts, bad shapes) throws peregrine::Error; I/O failures
+// throw GgufError(Io).
 class GgufWriter {
  public:
   explicit GgufWriter(std::filesystem::path path, uint64_t alignment = 32);
