@@ -1,0 +1,164 @@
+// The narrow set of operations the Qwen 3.5/3.6 forward pass is written against.
+//
+// The model code (src/model/qwen35_model.cpp) calls only these operations, so a backend is a
+// complete implementation of them: the CPU backend is the float32 reference, a CUDA backend
+// implements the same contract on device memory. Activations are float32 rows, row-major,
+// one row per token; weights stay in their GGUF encoding (possibly quantized) and are described
+// by a WeightView. Buffers passed to a backend belong to the caller; a backend keeps only its own
+// scratch, grown once and reused, so the hot path does not allocate.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "peregrine/tensor_type.h"
+
+namespace peregrine {
+
+// A 2-D weight matrix in GGUF layout: `n_out` rows of `n_in` contiguous values (ggml ne =
+// [n_in, n_out]), encoded as `type`. Computes y = W·x. Views into the mapping, never owning.
+struct WeightView {
+  TensorType type = TensorType::F32;
+  const uint8_t* data = nullptr;
+  int64_t n_in = 0;
+  int64_t n_out = 0;
+  uint64_t row_bytes = 0;   // bytes of one row of n_in values
+  std::string_view name;    // the GGUF tensor name, for messages
+
+  bool empty() const { return data == nullptr; }
+  const uint8_t* row(int64_t r) const { return data + static_cast<uint64_t>(r) * row_bytes; }
+  // Rows [first, first + count) as a matrix of their own (an expert of a stacked 3-D tensor,
+  // or the gate / up half of a fused tensor).
+  WeightView rows(int64_t first, int64_t count) const {
+    WeightView v = *this;
+    v.data = row(first);
+    v.n_out = count;
+    return v;
+  }
+};
+
+// A [tokens][heads][head_dim] view with arbitrary token and head strides (in floats), so that
+// per-head operations can work in place on interleaved projections (the q/gate rows of attn_q,
+// the q|k|v channels of a delta-net layer) without copies.
+struct HeadView {
+  float* data = nullptr;
+  int64_t n_tokens = 0;
+  int64_t n_heads = 0;
+  int64_t head_dim = 0;
+  int64_t token_stride = 0;
+  int64_t head_stride = 0;
+
+  float* head(int64_t t, int64_t h) const { return data + t * token_stride + h * head_stride; }
+  // A contiguous [n_tokens][n_heads * head_dim] buffer.
+  static HeadView dense(float* data, int64_t n_tokens, int64_t n_heads, int64_t head_dim) {
+    return {data, n_tokens, n_heads, head_dim, n_heads * head_dim, head_dim};
+  }
+};
+
+struct RopeParams {
+  int64_t n_rot = 0;          // rotated dims at the start of each head (pairs (i, i + n_rot/2))
+  float freq_base = 10000.0f;
+  // rope.dimension_sections (counts of rotary pairs per position stream: time, height, width,
+  // extra). For text tokens time = height = width = the position and the extra stream is 0, so a
+  // pair that falls into the extra stream is not rotated. Empty: every pair uses the position.
+  std::vector<int32_t> sections;
+};
+
+// Head counts of a gated delta-net layer.
+struct DeltaNetDims {
+  int64_t n_k_heads = 0;   // Hk (ssm.group_count)
+  int64_t n_v_heads = 0;   // Hv (ssm.time_step_rank); value head j reads key head j mod Hk
+  int64_t head_dim = 0;    // d, for keys and values alike
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;
+
+  // y[t] = W·x[t] for t < n_tokens; x rows have w.n_in values, y rows w.n_out, both contiguous.
+  virtual void matmul(const WeightView& w, const float* x, float* y, int64_t n_tokens) = 0;
+  // out[t] = row tokens[t] of the table (an embedding lookup), as float.
+  virtual void get_rows(const WeightView& table, std::span<const int32_t> tokens, float* out) = 0;
+
+  // y = x / sqrt(mean(x²) + eps) · w over rows of n values (w: n weights, or null for none).
+  // x == y is allowed.
+  virtual void rmsnorm(const float* x, const float* w, float* y, int64_t n_rows, int64_t n, float eps) = 0;
+  // Per head, in place: RMSNorm over head_dim with a shared head_dim weight vector.
+  virtual void rmsnorm_heads(const HeadView& x, const float* w, float eps) = 0;
+  // Per head, in place: x / sqrt(Σx² + eps) · scale.
+  virtual void l2norm_heads(const HeadView& x, float eps, float scale) = 0;
+  // In place NeoX rotation of the first n_rot dims of every head; positions[t] per token.
+  virtual void rope(const HeadView& x, std::span<const int32_t> positions, const RopeParams& p) = 0;
+
+  // dst[r·dst_stride + i] = src[r·src_stride + i] for r < n_rows, i < n: KV-cache writes and
+  // concatenations along rows.
+  virtual void copy_2d(const float* src, int64_t src_stride, float* dst, int64_t dst_stride, int64_t n_rows,
+                       int64_t n) = 0;
+
+  // Elementwise helpers. n is the number of values.
+  virtual void add(float* y, const float* x, int64_t n) = 0;                 // y += x
+  virtual void swiglu(const float* gate, const float* up, float* y, int64_t n) = 0;  // y = silu(gate)·up
+  // x *= sigmoid(gate) over matching heads (the attention output gate).
+  virtual void mul_sigmoid_heads(const HeadView& x, const HeadView& gate) = 0;
+  // Per head: x = rmsnorm(x)·w ⊙ silu(z) (the delta-net output norm); x, z dense [T][H][d].
+  virtual void gated_rmsnorm_heads(const HeadView& x, const HeadView& z, const float* w, float eps) = 0;
+
+  // Causal depthwise convolution over the channels of x ([T][channels], row stride
+  // x_stride), kernel `kernel` with weights w[c][kernel] (tap kernel-1 = the current token),
+  // no bias, followed by SiLU; out is dense [T][channels]. `state` ([kernel-1][channels], the
+  // last kernel-1 inputs before this call, zeros at sequence start) is updated.
+  virtual void conv1d_silu(const float* x, int64_t x_stride, int64_t n_tokens, int64_t channels,
+                           const float* w, int64_t kernel, float* state, float* out) = 0;
+
+  // Delta-rule gates per token and value head: beta = sigmoid(b), g = a_neg · softplus(a + dt_bias),
+  // with a_neg = ssm_a (stored as −exp(A_log)). a, b: [T][Hv] (row strides a_stride/b_stride);
+  // g, beta: dense [T][Hv].
+  virtual void delta_gates(const float* a, int64_t a_stride, const float* b, int64_t b_stride,
+                           const float* dt_bias, const float* a_neg, int64_t n_tokens,
+                           int64_t n_v_heads, float* g, float* beta) = 0;
+
+  // Gated delta rule over n_tokens tokens. q, k: [T][Hk][d] views (already L2-normalised, q
+  // already scaled), v: [T][Hv][d], g/beta: dense [T][Hv]; state: [Hv][d][d] (key index × value
+  // index), float32, updated; out: [T][Hv][d] view. The recurrent form steps token by token; the
+  // chunked form processes chunks of up to `chunk` tokens with the WY/UT decomposition and gives
+  // the same result up to rounding.
+  virtual void delta_rule_recurrent(const DeltaNetDims& dims, const HeadView& q, const HeadView& k,
+                                    const HeadView& v, const float* g, const float* beta,
+                                    float* state, const HeadView& out) = 0;
+  virtual void delta_rule_chunked(const DeltaNetDims& dims, const HeadView& q, const HeadView& k,
+                                  const HeadView& v, const float* g, const float* beta,
+                                  float* state, const HeadView& out, int64_t chunk) = 0;
+
+  // Causal softmax attention with grouped KV heads. q: [T][H][hd] view; the caches hold
+  // [n_ctx][Hkv][hd] floats (dense) and already contain the keys/values of every position up
+  // to positions[t]; token t attends to cache rows 0..positions[t]. Query head h reads KV head
+  // h / (H / Hkv). out: dense [T][H][hd].
+  virtual void attention(const HeadView& q, const float* k_cache, const float* v_cache,
+                         int64_t n_kv_heads, std::span<const int32_t> positions, float scale,
+                         float* out) = 0;
+
+  // MoE router: logits [T][E] → for each token the k experts of highest softmax probability
+  // (best first, ties to the lower id) and their probabilities renormalised to sum to 1.
+  // expert_ids / weights: [T][k], in memory the caller can read (the model groups tokens by
+  // expert from them; a device backend copies these few values back).
+  virtual void moe_route(const float* logits, int64_t n_tokens, int64_t n_expert, int64_t k,
+                         int32_t* expert_ids, float* weights) = 0;
+  // out[i] = x[rows[i]] for rows of n values.
+  virtual void gather_rows(const float* x, std::span<const int32_t> rows, int64_t n, float* out) = 0;
+  // y[rows[i]] += scale[i] · x[i] for rows of n values.
+  virtual void scatter_add_rows(const float* x, std::span<const int32_t> rows, const float* scale,
+                                int64_t n, float* y) = 0;
+  // x[t] *= sigmoid(gate_logit[t]) for n_tokens rows of n values (the shared expert's gate).
+  virtual void scale_rows_sigmoid(float* x, const float* gate_logit, int64_t n_tokens, int64_t n) = 0;
+};
+
+// The float32 reference backend. n_threads ≤ 1: everything on the calling thread; otherwise
+// matrix products are split over output rows, attention and the delta rule over heads, between
+// that many threads (the results do not depend on the thread count).
+std::unique_ptr<Backend> make_cpu_backend(int n_threads = 1);
+
+}  // namespace peregrine

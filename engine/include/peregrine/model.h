@@ -1,0 +1,115 @@
+// A loaded Qwen 3.5 / 3.6 model (`qwen35` dense, `qwen35moe`) and the per-sequence state it
+// evaluates tokens against.
+//
+// The weights stay in the GgufFile's mapping (quantized where the file is), so the GgufFile
+// must outlive the Model. A Model is used from one thread at a time (the engine thread);
+// its scratch buffers are allocated once at load, sized for `max_batch` tokens per step, so
+// decoding does not allocate.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "peregrine/model_config.h"
+
+namespace peregrine {
+
+class GgufFile;
+class Backend;
+
+// How the delta-net layers run a multi-token step. Auto: chunked form for more than one token,
+// recurrent form for one token (decode). The other two force one form (tests compare them).
+enum class DeltaRuleMode { Auto, Recurrent, Chunked };
+
+struct ModelOptions {
+  int64_t context_length = 4096;  // positions per sequence (KV cache rows); capped by nothing
+  int64_t max_batch = 256;        // tokens per forward step; longer inputs are split into steps
+  int n_threads = 1;              // CPU backend threads (matrix products split over rows)
+  DeltaRuleMode delta_rule = DeltaRuleMode::Auto;
+  int64_t delta_chunk = 64;       // chunk length of the chunked delta rule
+};
+
+// Everything one sequence carries between calls: the KV cache of every full-attention layer,
+// each delta-net layer's conv state [kernel-1][channels] and recurrent state [Hv][d][d] (F32),
+// the MTP block's own KV cache, and the outputs of the last evaluation. Allocated once.
+class Sequence {
+ public:
+  ~Sequence();
+  Sequence(Sequence&&) noexcept;
+  Sequence& operator=(Sequence&&) noexcept;
+
+  int64_t context_length() const;
+  int64_t n_past() const;      // trunk positions evaluated so far
+  int64_t mtp_n_past() const;  // MTP positions evaluated so far (its KV cache fill)
+  void reset();                // back to an empty sequence (all states zero)
+
+  // Outputs of the last Model::evaluate: logits [rows][n_vocab] (rows = all tokens or the last
+  // one) and the final hidden state after output_norm for every token [n_tokens][n_embd].
+  std::span<const float> logits() const;
+  std::span<const float> hidden() const;
+  // Outputs of the last Model::evaluate_mtp: logits and the rows after shared_head_norm
+  // (what a chained draft feeds back), [n_tokens][n_embd].
+  std::span<const float> mtp_logits() const;
+  std::span<const float> mtp_hidden() const;
+
+  // Diagnosis: when enabled, evaluate records the residual stream entering each trunk layer,
+  // [n_layer][n_tokens][n_embd] for the tokens of the last call.
+  void set_capture_layer_inputs(bool on);
+  std::span<const float> layer_inputs() const;
+
+  // Diagnosis: when enabled, evaluate / evaluate_mtp record each MoE layer's routing for the
+  // tokens of the last call: per token the selected experts (best first), their renormalised
+  // weights, and the shared expert's gate sigmoid(ffn_gate_inp_shexp·h). Layer n_layer is the
+  // MTP block. Empty for dense models.
+  void set_capture_routing(bool on);
+  std::span<const int32_t> routing_experts(int64_t layer) const;  // [n_tokens][n_expert_used]
+  std::span<const float> routing_weights(int64_t layer) const;    // [n_tokens][n_expert_used]
+  std::span<const float> shared_expert_gates(int64_t layer) const;  // [n_tokens]
+
+  struct Impl;
+  Impl& impl() { return *impl_; }
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  friend class Model;
+  explicit Sequence(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+class Model {
+ public:
+  // Binds every tensor of `file` (which must outlive the model) and checks names, shapes and
+  // types against the configuration. Throws peregrine::Error naming the file and tensor.
+  static std::unique_ptr<Model> load(const GgufFile& file, const ModelOptions& options = {});
+  ~Model();
+
+  const ModelConfig& config() const;
+  const ModelOptions& options() const;
+  Backend& backend();
+
+  Sequence new_sequence() const;
+
+  // Runs the trunk over `tokens` at positions [start, start + n). `start` must equal
+  // seq.n_past() (the delta-net state only moves forward). Returns the logits of every token
+  // ([n][n_vocab]) or only of the last one. The final hidden rows are in seq.hidden().
+  std::span<const float> evaluate(Sequence& seq, std::span<const int32_t> tokens, int64_t start,
+                                  bool want_all_logits);
+
+  // Runs the MTP (NextN) head: row i takes tokens[i] and hidden_rows[i] (the trunk's hidden row
+  // of the previous position, or the head's own mtp_hidden row when chaining drafts; zeros at
+  // position 0) at position start + i. `start` may be at most seq.mtp_n_past() (rewriting the
+  // head's KV cache from there). Returns logits like evaluate; seq.mtp_hidden() has the rows.
+  // hidden_rows may be seq.mtp_hidden() itself (chaining a draft).
+  std::span<const float> evaluate_mtp(Sequence& seq, std::span<const int32_t> tokens,
+                                      std::span<const float> hidden_rows, int64_t start,
+                                      bool want_all_logits);
+
+  struct Impl;
+
+ private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace peregrine

@@ -1,0 +1,240 @@
+// The Qwen 3.5 / 3.6 forward pass (llama.cpp architectures `qwen35` and `qwen35moe`), top to
+// bottom. Every layer is  x += mixer(rmsnorm(x)·attn_norm);  x += ffn(rmsnorm(x)·post_attention_norm)
+// where the mixer is a gated delta-net (three layers of four) or gated full attention, and the
+// FFN is a SwiGLU (qwen35) or a mixture of experts with a gated shared expert (qwen35moe).
+// The MTP head is one more full-attention block fed [rmsnorm(embed(x_p)); rmsnorm(hidden_{p-1})].
+// Semantics and their sources: docs/forward.md and tests/data/qwen35-tiny/README.md.
+#include "model/qwen35_forward.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace peregrine {
+namespace {
+
+HeadView dense(float* data, int64_t T, int64_t heads, int64_t dim) { return HeadView::dense(data, T, heads, dim); }
+
+}  // namespace
+
+Qwen35Forward::Qwen35Forward(Backend& backend, const ModelConfig& c, const Qwen35Weights& w,
+                             const ModelOptions& options)
+    : be_(backend), c_(c), w_(w), options_(options) {
+  rope_.n_rot = c.n_rot;
+  rope_.freq_base = c.rope_freq_base;
+  rope_.sections = c.rope_sections;
+
+  const int64_t T = options.max_batch, n = c.n_embd;
+  const int64_t hv_d = c.ssm_inner_size, hv = c.ssm_time_step_rank;
+  const int64_t n_ff = std::max({c.n_ff, c.n_ff_expert, c.n_ff_shared_expert});
+  const int64_t k = std::max<int64_t>(1, c.n_expert_used);
+  positions_.resize(T);
+  for (auto* v : {&x_, &normed_, &mix_, &expert_x_, &expert_out_}) v->resize(T * n);
+  qkv_.resize(T * c.ssm_conv_channels());
+  conv_.resize(T * c.ssm_conv_channels());
+  for (auto* v : {&z_, &core_}) v->resize(T * hv_d);
+  for (auto* v : {&alpha_, &beta_in_, &g_, &beta_}) v->resize(T * hv);
+  qg_.resize(T * 2 * c.n_head * c.head_dim);
+  k_.resize(T * c.n_head_kv * c.head_dim);
+  v_.resize(T * c.n_head_kv * c.head_dim);
+  att_.resize(T * c.n_head * c.head_dim);
+  for (auto* v : {&ff_gate_, &ff_up_, &ff_act_}) v->resize(T * n_ff);
+  router_.resize(T * std::max<int64_t>(1, c.n_expert));
+  route_w_.resize(T * k);
+  route_ids_.resize(T * k);
+  shexp_gate_.resize(T);
+  expert_rows_.resize(T);
+  expert_row_w_.resize(T);
+  mtp_cat_.resize(T * 2 * n);
+}
+
+void Qwen35Forward::set_positions(int64_t start, int64_t T) {
+  for (int64_t t = 0; t < T; ++t) positions_[t] = static_cast<int32_t>(start + t);
+}
+
+// ---- the trunk -----------------------------------------------------------------------------
+
+void Qwen35Forward::trunk_step(Sequence::Impl& seq, std::span<const int32_t> tokens, int64_t start,
+                               const StepOutputs& out) {
+  const int64_t T = static_cast<int64_t>(tokens.size()), n = c_.n_embd;
+  set_positions(start, T);
+  be_.get_rows(w_.token_embd, tokens, x_.data());  // no scaling
+  for (int64_t il = 0; il < c_.n_layer; ++il) {
+    if (out.layer_inputs) be_.copy_2d(x_.data(), n, out.layer_inputs + il * out.layer_stride, n, T, n);
+    const LayerWeights& L = w_.layers[il];
+    const bool recurrent = L.kind == LayerKind::DeltaNet;
+    decoder_layer(L, recurrent ? nullptr : &seq.kv[il], recurrent ? &seq.delta[il] : nullptr,
+                  seq.capture_routing ? &seq.routing[il] : nullptr, T);
+  }
+  be_.rmsnorm(x_.data(), w_.output_norm.data(), out.hidden, T, n, c_.rms_eps);
+  lm_head(w_.output, out.hidden, T, out);
+}
+
+void Qwen35Forward::decoder_layer(const LayerWeights& L, KvCache* kv, DeltaNetState* delta, RoutingCapture* routing,
+                                  int64_t T) {
+  const int64_t n = c_.n_embd;
+  be_.rmsnorm(x_.data(), L.attn_norm.data(), normed_.data(), T, n, c_.rms_eps);
+  if (L.kind == LayerKind::DeltaNet)
+    delta_net_mixer(L.delta, *delta, normed_.data(), mix_.data(), T);
+  else
+    attention_mixer(L.attn, *kv, normed_.data(), mix_.data(), T);
+  be_.add(x_.data(), mix_.data(), T * n);
+
+  // "post_attention_norm" is the norm in front of the FFN; nothing normalises the mixer output.
+  be_.rmsnorm(x_.data(), L.post_attention_norm.data(), normed_.data(), T, n, c_.rms_eps);
+  if (L.ffn.moe)
+    moe_ffn(L.ffn, normed_.data(), mix_.data(), routing, T);
+  else
+    swiglu_ffn(L.ffn.gate, L.ffn.up, L.ffn.down, normed_.data(), mix_.data(), T);
+  be_.add(x_.data(), mix_.data(), T * n);
+}
+
+void Qwen35Forward::lm_head(const WeightView& head, const float* hidden, int64_t T, const StepOutputs& out) {
+  if (!out.logits) return;
+  if (out.all_logits)
+    be_.matmul(head, hidden, out.logits, T);
+  else
+    be_.matmul(head, hidden + (T - 1) * c_.n_embd, out.logits, 1);
+}
+
+// ---- gated delta-net mixer ------------------------------------------------------------------
+
+void Qwen35Forward::delta_net_mixer(const DeltaNetWeights& w, DeltaNetState& state, const float* in, float* out,
+                                    int64_t T) {
+  const int64_t hk = c_.ssm_group_count, hv = c_.ssm_time_step_rank, d = c_.ssm_state_size;
+  const int64_t key_dim = c_.ssm_key_dim(), channels = c_.ssm_conv_channels();
+
+  be_.matmul(w.qkv, in, qkv_.data(), T);        // [T][q heads | k heads | v heads]
+  be_.matmul(w.gate, in, z_.data(), T);         // output gate z, [T][Hv][d]
+  be_.matmul(w.beta, in, beta_in_.data(), T);   // [T][Hv]
+  be_.matmul(w.alpha, in, alpha_.data(), T);    // [T][Hv]
+
+  // Causal depthwise conv over q|k|v (not z), with the rolling state, then SiLU.
+  be_.conv1d_silu(qkv_.data(), channels, T, channels, w.conv1d.data(), c_.ssm_conv_kernel, state.conv.data(),
+                  conv_.data());
+  const HeadView q{conv_.data(), T, hk, d, channels, d};
+  const HeadView k{conv_.data() + key_dim, T, hk, d, channels, d};
+  const HeadView v{conv_.data() + 2 * key_dim, T, hv, d, channels, d};
+  be_.l2norm_heads(q, c_.rms_eps, 1.0f / std::sqrt(static_cast<float>(d)));
+  be_.l2norm_heads(k, c_.rms_eps, 1.0f);
+
+  // β = sigmoid(b);  g = ssm_a · softplus(a + dt_bias)  (ssm_a is stored as −exp(A_log)).
+  be_.delta_gates(alpha_.data(), hv, beta_in_.data(), hv, w.dt_bias.data(), w.a.data(), T, hv, g_.data(),
+                  beta_.data());
+
+  // The delta rule; value head j reads key head j mod Hk (GGUF's tiled order).
+  const DeltaNetDims dims{hk, hv, d};
+  const HeadView core = dense(core_.data(), T, hv, d);
+  const bool chunked = options_.delta_rule == DeltaRuleMode::Chunked ||
+                       (options_.delta_rule == DeltaRuleMode::Auto && T > 1);
+  if (chunked)
+    be_.delta_rule_chunked(dims, q, k, v, g_.data(), beta_.data(), state.recurrent.data(), core,
+                           options_.delta_chunk);
+  else
+    be_.delta_rule_recurrent(dims, q, k, v, g_.data(), beta_.data(), state.recurrent.data(), core);
+
+  // Per-head RMSNorm with the shared ssm_norm, times silu(z), then the output projection.
+  be_.gated_rmsnorm_heads(core, dense(z_.data(), T, hv, d), w.norm.data(), c_.rms_eps);
+  be_.matmul(w.out, core_.data(), out, T);
+}
+
+// ---- gated full-attention mixer -------------------------------------------------------------
+
+void Qwen35Forward::attention_mixer(const AttentionWeights& w, KvCache& kv, const float* in, float* out,
+                                    int64_t T) {
+  const int64_t H = c_.n_head, Hkv = c_.n_head_kv, hd = c_.head_dim;
+  const int64_t kv_row = Hkv * hd;
+
+  be_.matmul(w.q, in, qg_.data(), T);  // per head: hd query rows, then hd gate rows
+  be_.matmul(w.k, in, k_.data(), T);
+  be_.matmul(w.v, in, v_.data(), T);
+  const HeadView q{qg_.data(), T, H, hd, 2 * H * hd, 2 * hd};
+  const HeadView gate{qg_.data() + hd, T, H, hd, 2 * H * hd, 2 * hd};
+  const HeadView k = dense(k_.data(), T, Hkv, hd);
+
+  be_.rmsnorm_heads(q, w.q_norm.data(), c_.rms_eps);
+  be_.rmsnorm_heads(k, w.k_norm.data(), c_.rms_eps);
+  const std::span<const int32_t> pos(positions_.data(), T);
+  be_.rope(q, pos, rope_);  // NeoX pairs (i, i + n_rot/2) on the first n_rot dims
+  be_.rope(k, pos, rope_);
+
+  // Positions of one step are consecutive, so the new keys/values are one block of cache rows.
+  be_.copy_2d(k_.data(), kv_row, kv.k.data() + positions_[0] * kv_row, kv_row, T, kv_row);
+  be_.copy_2d(v_.data(), kv_row, kv.v.data() + positions_[0] * kv_row, kv_row, T, kv_row);
+  be_.attention(q, kv.k.data(), kv.v.data(), Hkv, pos, 1.0f / std::sqrt(static_cast<float>(hd)), att_.data());
+
+  be_.mul_sigmoid_heads(dense(att_.data(), T, H, hd), gate);  // output gate
+  be_.matmul(w.out, att_.data(), out, T);
+}
+
+// ---- feed-forward ---------------------------------------------------------------------------
+
+// down(silu(gate·h) ⊙ (up·h))
+void Qwen35Forward::swiglu_ffn(const WeightView& gate, const WeightView& up, const WeightView& down, const float* in,
+                               float* out, int64_t T) {
+  be_.matmul(gate, in, ff_gate_.data(), T);
+  be_.matmul(up, in, ff_up_.data(), T);
+  be_.swiglu(ff_gate_.data(), ff_up_.data(), ff_act_.data(), T * gate.n_out);
+  be_.matmul(down, ff_act_.data(), out, T);
+}
+
+void Qwen35Forward::moe_ffn(const FfnWeights& w, const float* in, float* out, RoutingCapture* routing, int64_t T) {
+  const int64_t n = c_.n_embd, E = c_.n_expert, K = c_.n_expert_used, ff = c_.n_ff_expert;
+
+  // Router: softmax over all experts, top-k, renormalised to sum to 1 (no further scale).
+  be_.matmul(w.router, in, router_.data(), T);
+  be_.moe_route(router_.data(), T, E, K, route_ids_.data(), route_w_.data());
+
+  // Shared expert, scaled by its own sigmoid gate: out = sigmoid(g·h) · down(silu(gate·h) ⊙ up·h).
+  swiglu_ffn(w.shexp_gate, w.shexp_up, w.shexp_down, in, out, T);
+  be_.matmul(w.shexp_gate_inp, in, shexp_gate_.data(), T);
+  be_.scale_rows_sigmoid(out, shexp_gate_.data(), T, n);
+  if (routing) record_routing(*routing, T);
+
+  // Routed experts: each expert runs once over the tokens that picked it.
+  for (int64_t e = 0; e < E; ++e) {
+    int64_t m = 0;
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t j = 0; j < K; ++j)
+        if (route_ids_[t * K + j] == e) {
+          expert_rows_[m] = static_cast<int32_t>(t);
+          expert_row_w_[m++] = route_w_[t * K + j];
+        }
+    if (m == 0) continue;
+    const std::span<const int32_t> rows(expert_rows_.data(), m);
+    be_.gather_rows(in, rows, n, expert_x_.data());
+    swiglu_ffn(w.gate_exps.rows(e * w.exps_stride, ff), w.up_exps.rows(e * w.exps_stride, ff),
+               w.down_exps.rows(e * n, n), expert_x_.data(), expert_out_.data(), m);
+    be_.scatter_add_rows(expert_out_.data(), rows, expert_row_w_.data(), n, out);
+  }
+}
+
+void Qwen35Forward::record_routing(RoutingCapture& r, int64_t T) const {
+  const int64_t K = c_.n_expert_used;
+  r.experts.insert(r.experts.end(), route_ids_.begin(), route_ids_.begin() + T * K);
+  r.weights.insert(r.weights.end(), route_w_.begin(), route_w_.begin() + T * K);
+  for (int64_t t = 0; t < T; ++t) r.shared_gates.push_back(1.0f / (1.0f + std::exp(-shexp_gate_[t])));
+}
+
+// ---- MTP / NextN head -----------------------------------------------------------------------
+
+void Qwen35Forward::mtp_step(Sequence::Impl& seq, std::span<const int32_t> tokens, const float* hidden_in,
+                             int64_t start, const StepOutputs& out) {
+  const MtpWeights& m = *w_.mtp;
+  const int64_t T = static_cast<int64_t>(tokens.size()), n = c_.n_embd;
+  set_positions(start, T);
+
+  // x = eh_proj · [rmsnorm(embed(x_p))·enorm ; rmsnorm(hidden_{p-1})·hnorm]
+  be_.get_rows(m.embed, tokens, normed_.data());
+  be_.rmsnorm(normed_.data(), m.enorm.data(), normed_.data(), T, n, c_.rms_eps);
+  be_.copy_2d(normed_.data(), n, mtp_cat_.data(), 2 * n, T, n);
+  be_.rmsnorm(hidden_in, m.hnorm.data(), normed_.data(), T, n, c_.rms_eps);
+  be_.copy_2d(normed_.data(), n, mtp_cat_.data() + n, 2 * n, T, n);
+  be_.matmul(m.eh_proj, mtp_cat_.data(), x_.data(), T);
+
+  // One full-attention block with the head's own KV cache, then the shared head.
+  decoder_layer(m.block, &seq.mtp_kv, nullptr, seq.capture_routing ? &seq.routing[c_.n_layer] : nullptr, T);
+  be_.rmsnorm(x_.data(), m.shared_head_norm.data(), out.hidden, T, n, c_.rms_eps);
+  lm_head(m.head, out.hidden, T, out);
+}
+
+}  // namespace peregrine

@@ -1,0 +1,154 @@
+// peregrine::Model: loading, argument checks and splitting inputs into forward steps.
+#include <algorithm>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "model/qwen35_forward.h"
+#include "model/qwen35_state.h"
+#include "model/qwen35_weights.h"
+#include "peregrine/error.h"
+#include "peregrine/gguf.h"
+#include "peregrine/log.h"
+#include "peregrine/model.h"
+
+namespace peregrine {
+
+struct Model::Impl {
+  Impl(const GgufFile& f, ModelConfig c, const ModelOptions& o)
+      : file(f),
+        config(std::move(c)),
+        options(o),
+        backend(make_cpu_backend(o.n_threads)),
+        weights(Qwen35Weights::bind(f, config)),
+        forward(*backend, config, weights, options) {}
+
+  const GgufFile& file;
+  ModelConfig config;
+  ModelOptions options;
+  std::unique_ptr<Backend> backend;
+  Qwen35Weights weights;
+  Qwen35Forward forward;
+};
+
+namespace {
+
+void check_options(const GgufFile& file, const ModelOptions& o) {
+  if (o.context_length <= 0 || o.context_length > (int64_t{1} << 24))
+    throw Error(fmt::format("{}: context length {} must be in [1, 2^24]", file.display_name(), o.context_length));
+  if (o.max_batch <= 0) throw Error(fmt::format("{}: max_batch must be positive", file.display_name()));
+  if (o.delta_chunk <= 0) throw Error(fmt::format("{}: delta_chunk must be positive", file.display_name()));
+}
+
+// The forward pass relies on these; ModelConfig::from_gguf validates the metadata, this guards the
+// arithmetic (head grouping, rope pairs) against a config built some other way.
+void check_config(const GgufFile& file, const ModelConfig& c) {
+  auto fail = [&](const std::string& what) {
+    throw Error(fmt::format("{}: unsupported configuration: {}", file.display_name(), what));
+  };
+  if (c.n_layer <= 0 || c.n_embd <= 0 || c.n_vocab <= 0) fail("empty model");
+  if (c.n_head <= 0 || c.n_head_kv <= 0 || c.n_head % c.n_head_kv != 0)
+    fail(fmt::format("{} attention heads do not group over {} KV heads", c.n_head, c.n_head_kv));
+  if (c.n_rot <= 0 || c.n_rot % 2 != 0 || c.n_rot > c.head_dim)
+    fail(fmt::format("rope dimension {} for head dim {}", c.n_rot, c.head_dim));
+  if (c.ssm_group_count <= 0 || c.ssm_time_step_rank % c.ssm_group_count != 0)
+    fail(fmt::format("{} delta-net value heads over {} key heads", c.ssm_time_step_rank, c.ssm_group_count));
+  if (c.ssm_inner_size != c.ssm_time_step_rank * c.ssm_state_size)
+    fail(fmt::format("ssm.inner_size {} != value heads × state size", c.ssm_inner_size));
+  if (c.ssm_conv_kernel < 1) fail("conv kernel < 1");
+  if (c.is_moe() && (c.n_expert <= 0 || c.n_expert_used <= 0 || c.n_expert_used > c.n_expert))
+    fail(fmt::format("{} of {} experts per token", c.n_expert_used, c.n_expert));
+}
+
+void check_span(const Sequence::Impl& seq, std::string_view what, int64_t start, int64_t n) {
+  if (n <= 0) throw Error(fmt::format("{}: no tokens to evaluate", what));
+  if (start < 0 || start + n > seq.n_ctx)
+    throw Error(fmt::format("{}: positions [{}, {}) do not fit the context of {}", what, start, start + n, seq.n_ctx));
+}
+
+}  // namespace
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+std::unique_ptr<Model> Model::load(const GgufFile& file, const ModelOptions& options) {
+  check_options(file, options);
+  ModelConfig config = ModelConfig::from_gguf(file);
+  check_config(file, config);
+  auto model = std::unique_ptr<Model>(new Model(std::make_unique<Impl>(file, std::move(config), options)));
+  const ModelConfig& c = model->config();
+  log::get("model")->info("{}: {} with {} layers, n_embd {}, vocab {}{}, context {}", file.display_name(), c.arch_name,
+                          c.n_layer, c.n_embd, c.n_vocab, c.has_mtp() ? ", MTP head" : "", options.context_length);
+  return model;
+}
+
+const ModelConfig& Model::config() const { return impl_->config; }
+const ModelOptions& Model::options() const { return impl_->options; }
+Backend& Model::backend() { return *impl_->backend; }
+
+Sequence Model::new_sequence() const {
+  return Sequence(std::make_unique<Sequence::Impl>(impl_->config, impl_->options.context_length));
+}
+
+std::span<const float> Model::evaluate(Sequence& sequence, std::span<const int32_t> tokens, int64_t start,
+                                       bool want_all_logits) {
+  Sequence::Impl& seq = sequence.impl();
+  const ModelConfig& c = impl_->config;
+  const int64_t N = static_cast<int64_t>(tokens.size()), n = c.n_embd;
+  check_span(seq, "evaluate", start, N);
+  if (start != seq.n_past)
+    throw Error(fmt::format("evaluate: start {} must equal the sequence's position {} (delta-net state only "
+                            "moves forward)", start, seq.n_past));
+
+  seq.hidden.resize(N * n);
+  seq.logits.resize((want_all_logits ? N : 1) * c.n_vocab);
+  if (seq.capture_layer_inputs) seq.layer_inputs.resize(c.n_layer * N * n);
+  for (int64_t il = 0; il < c.n_layer; ++il) seq.routing[il].clear();
+  const int64_t B = impl_->options.max_batch;
+  for (int64_t i = 0; i < N; i += B) {
+    const int64_t T = std::min(B, N - i);
+    const bool last = i + T == N;
+    StepOutputs out;
+    out.hidden = seq.hidden.data() + i * n;
+    out.all_logits = want_all_logits;
+    out.logits = want_all_logits ? seq.logits.data() + i * c.n_vocab : (last ? seq.logits.data() : nullptr);
+    if (seq.capture_layer_inputs) {
+      out.layer_inputs = seq.layer_inputs.data() + i * n;
+      out.layer_stride = N * n;
+    }
+    impl_->forward.trunk_step(seq, tokens.subspan(i, T), start + i, out);
+    seq.n_past = start + i + T;
+  }
+  return seq.logits;
+}
+
+std::span<const float> Model::evaluate_mtp(Sequence& sequence, std::span<const int32_t> tokens,
+                                           std::span<const float> hidden_rows, int64_t start, bool want_all_logits) {
+  Sequence::Impl& seq = sequence.impl();
+  const ModelConfig& c = impl_->config;
+  const int64_t N = static_cast<int64_t>(tokens.size()), n = c.n_embd;
+  if (!c.has_mtp()) throw Error(fmt::format("{}: the model has no MTP (nextn) block", impl_->file.display_name()));
+  check_span(seq, "evaluate_mtp", start, N);
+  if (static_cast<int64_t>(hidden_rows.size()) != N * n)
+    throw Error(fmt::format("evaluate_mtp: {} hidden values for {} tokens, expected {}", hidden_rows.size(), N, N * n));
+  if (start > seq.mtp_n_past)
+    throw Error(fmt::format("evaluate_mtp: start {} is past the head's cache fill {}", start, seq.mtp_n_past));
+
+  seq.mtp_hidden.resize(N * n);
+  seq.routing[c.n_layer].clear();
+  seq.mtp_logits.resize((want_all_logits ? N : 1) * c.n_vocab);
+  const int64_t B = impl_->options.max_batch;
+  for (int64_t i = 0; i < N; i += B) {
+    const int64_t T = std::min(B, N - i);
+    const bool last = i + T == N;
+    StepOutputs out;
+    out.hidden = seq.mtp_hidden.data() + i * n;
+    out.all_logits = want_all_logits;
+    out.logits = want_all_logits ? seq.mtp_logits.data() + i * c.n_vocab : (last ? seq.mtp_logits.data() : nullptr);
+    impl_->forward.mtp_step(seq, tokens.subspan(i, T), hidden_rows.data() + i * n, start + i, out);
+    seq.mtp_n_past = start + i + T;
+  }
+  return seq.mtp_logits;
+}
+
+}  // namespace peregrine

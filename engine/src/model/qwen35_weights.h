@@ -1,0 +1,76 @@
+// The tensors of a qwen35 / qwen35moe GGUF bound to named fields. Matrices stay views into the
+// mapping (quantized as stored); the small vectors (norms, conv taps, ssm_a, dt bias) are
+// converted to float once, because every backend wants them as float anyway.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "peregrine/backend.h"
+#include "peregrine/model_config.h"
+
+namespace peregrine {
+
+class GgufFile;
+
+struct DeltaNetWeights {
+  WeightView qkv;     // attn_qkv: rows [q heads | k heads | v heads]
+  WeightView gate;    // attn_gate: the output gate z, Hv·d rows
+  WeightView beta;    // ssm_beta: one row per value head
+  WeightView alpha;   // ssm_alpha: one row per value head
+  WeightView out;     // ssm_out
+  std::vector<float> conv1d;   // [channels][kernel]
+  std::vector<float> dt_bias;  // [Hv]
+  std::vector<float> a;        // [Hv], already −exp(A_log)
+  std::vector<float> norm;     // [d], shared by all heads
+};
+
+struct AttentionWeights {
+  WeightView q;       // attn_q: per head, head_dim query rows then head_dim gate rows
+  WeightView k, v, out;
+  std::vector<float> q_norm, k_norm;  // [head_dim]
+};
+
+struct FfnWeights {
+  bool moe = false;
+  // Dense SwiGLU.
+  WeightView gate, up, down;
+  // Mixture of experts: expert e's gate rows are gate_exps.rows(e·exps_stride, n_ff_expert),
+  // likewise up_exps (a fused gate_up tensor is bound as two offset views with stride 2·n_ff).
+  WeightView router;              // ffn_gate_inp [E rows]
+  WeightView gate_exps, up_exps;  // rows of every expert
+  int64_t exps_stride = 0;
+  WeightView down_exps;           // expert e = rows(e·n_embd, n_embd)
+  WeightView shexp_gate_inp;      // one row: the shared expert's gate logit
+  WeightView shexp_gate, shexp_up, shexp_down;
+};
+
+struct LayerWeights {
+  LayerKind kind = LayerKind::DeltaNet;
+  std::vector<float> attn_norm;
+  std::vector<float> post_attention_norm;  // the norm in front of the FFN
+  DeltaNetWeights delta;                   // when kind == DeltaNet
+  AttentionWeights attn;                   // when kind == FullAttention
+  FfnWeights ffn;
+};
+
+struct MtpWeights {
+  std::vector<float> enorm, hnorm, shared_head_norm;
+  WeightView eh_proj;       // [2·n_embd → n_embd], embedding half first
+  WeightView embed;         // nextn.embed_tokens or token_embd
+  WeightView head;          // nextn.shared_head_head or output
+  LayerWeights block;       // a full-attention block
+};
+
+struct Qwen35Weights {
+  WeightView token_embd;
+  WeightView output;        // output.weight or token_embd (tied)
+  std::vector<float> output_norm;
+  std::vector<LayerWeights> layers;
+  std::optional<MtpWeights> mtp;
+
+  // Throws peregrine::Error naming the file and tensor when one is missing or mis-shaped.
+  static Qwen35Weights bind(const GgufFile& file, const ModelConfig& config);
+};
+
+}  // namespace peregrine
