@@ -7,6 +7,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   libsqlite3-dev
+  qtbase5-dev libkf5syntaxhighlighting-dev qt6-base-dev libgl-dev
+  libcmark-gfm-dev libcmark-gfm-extensions-dev
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,21 @@
+// Exporting one conversation: Markdown (the branch on screen, for reading and sharing) and JSON
+// (everything, all branches, for archiving or importing elsewhere).
+#pragma once
+
+#include <QByteArray>
+#include <QString>
+
+#include "core/conversation_store.h"
+
+namespace peregrine::app {
+
+// The current branch as Markdown: the title, then each message under a "User" / "Assistant"
+// heading; thinking in a collapsed <details> block; model and statistics under each answer.
+// Throws peregrine::Error for an unknown conversation.
+QString exportMarkdown(const ConversationStore& store, qint64 conversationId);
+
+// {"format": "peregrine.conversation", "version": 1, "conversation": {...},
+//  "messages": [every message with its parent_id], "current_path": [ids root..leaf]}
+QByteArray exportJson(const ConversationStore& store, qint64 conversationId);
+
+}  // namespace peregrine::app

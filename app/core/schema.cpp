@@ -1,0 +1,93 @@
+#include "core/schema.h"
+
+#include "peregrine/log.h"
+
+namespace peregrine::app {
+namespace {
+
+// Version 1: conversations, messages (a tree: parent_id links branches), settings.
+// Times are milliseconds since the Unix epoch (UTC). JSON columns hold objects.
+// Prefix-cache tables arrive with their own migration (the prefix-cache issue); they will
+// reference messages(id) / conversations(id) with ON DELETE CASCADE like the tables here.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE conversations (
+  id              INTEGER PRIMARY KEY,
+  title           TEXT    NOT NULL DEFAULT '',
+  title_is_auto   INTEGER NOT NULL DEFAULT 1,   -- 1 until the user renames it
+  created_ms      INTEGER NOT NULL,
+  updated_ms      INTEGER NOT NULL,             -- last activity, the list's sort key
+  settings_json   TEXT    NOT NULL DEFAULT '{}',
+  current_leaf_id INTEGER REFERENCES messages(id) ON DELETE SET NULL,
+  deleted_ms      INTEGER                        -- set by delete (undo clears it), purged later
+);
+CREATE INDEX conversations_by_activity ON conversations(deleted_ms, updated_ms DESC);
+
+CREATE TABLE messages (
+  id                INTEGER PRIMARY KEY,
+  conversation_id   INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+  parent_id         INTEGER REFERENCES messages(id) ON DELETE CASCADE,
+  role              TEXT    NOT NULL CHECK (role IN ('system', 'user', 'assistant', 'tool')),
+  content           TEXT    NOT NULL DEFAULT '',
+  thinking          TEXT    NOT NULL DEFAULT '',
+  model             TEXT    NOT NULL DEFAULT '',
+  sampling_json     TEXT    NOT NULL DEFAULT '{}',
+  prompt_tokens     INTEGER,
+  generated_tokens  INTEGER,
+  ttft_ms           REAL,
+  tokens_per_second REAL,
+  mtp_acceptance    REAL,
+  state             TEXT    NOT NULL DEFAULT 'complete'
+                    CHECK (state IN ('complete', 'streaming', 'interrupted')),
+  created_ms        INTEGER NOT NULL
+);
+CREATE INDEX messages_by_conversation ON messages(conversation_id, id);
+CREATE INDEX messages_by_parent ON messages(parent_id, id);
+CREATE INDEX messages_streaming ON messages(state) WHERE state = 'streaming';
+
+CREATE TABLE settings (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+constexpr Migration kMigrations[] = {
+    {1, "conversations, messages, settings", kSchemaV1},
+    // Append new migrations here: {2, "...", "ALTER TABLE ..."}.
+};
+
+}  // namespace
+
+std::span<const Migration> schemaMigrations() { return kMigrations; }
+
+int latestSchemaVersion() { return schemaMigrations().back().version; }
+
+int migrate(Database& db, std::span<const Migration> migrations) {
+  for (std::size_t i = 0; i < migrations.size(); ++i) {
+    if (migrations[i].version != static_cast<int>(i) + 1)
+      throw peregrine::Error("schema migrations must be numbered 1, 2, 3, ...: entry " +
+                             std::to_string(i) + " has version " +
+                             std::to_string(migrations[i].version));
+  }
+  const int latest = static_cast<int>(migrations.size());
+  const int current = db.userVersion();
+  if (current > latest)
+    throw SchemaTooNewError(db.path().toStdString() + ": schema version " +
+                            std::to_string(current) + " was written by a newer Peregrine (this " +
+                            "build knows versions up to " + std::to_string(latest) +
+                            "); the file was left untouched");
+  auto log = peregrine::log::get("storage");
+  int ran = 0;
+  for (int version = current + 1; version <= latest; ++version) {
+    const Migration& migration = migrations[static_cast<std::size_t>(version - 1)];
+    log->info("{}: migrating schema to version {} ({})", db.path().toStdString(), version,
+              migration.summary);
+    Transaction transaction(db);
+    db.exec(migration.sql);
+    db.setUserVersion(version);
+    transaction.commit();
+    ++ran;
+  }
+  return ran;
+}
+
+}  // namespace peregrine::app
