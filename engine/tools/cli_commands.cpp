@@ -2,8 +2,18 @@
 
 namespace peregrine::cli {
 
+int run_inspect(const std::vector<std::string>& args);
+int run_tokenize(const std::vector<std::string>& args);
+int run_detokenize(const std::vector<std::string>& args);
+int run_make_synthetic(const std::vector<std::string>& args);
+
 const std::vector<Command>& commands() {
-  static const std::vector<Command> table = {};
+  static const std::vector<Command> table = {
+      {"inspect", run_inspect},
+      {"tokenize", run_tokenize},
+      {"detokenize", run_detokenize},
+      {"make-synthetic", run_make_synthetic},
+  };
   return table;
 }
 

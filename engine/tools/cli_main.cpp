@@ -20,7 +20,8 @@ void print_usage(std::FILE* out) {
       "  detokenize (--model M.gguf | --tokenizer tokenizer.json)\n"
       "                                         JSON array of ids on stdin -> text\n"
       "  make-synthetic --shape NAME|FILE.json --type Q4_K_M|Q8_0|F16|F32 --out M.gguf\n"
-      "                 [--seed S] [--mtp|--no-mtp]\n",
+      "                 [--seed S] [--mtp|--no-mtp] [--threads N]\n"
+      "  <command> --help                       options of one command (docs/cli.md)\n",
       out);
 }
 

@@ -1,0 +1,218 @@
+// peregrine-cli inspect / tokenize / detokenize / make-synthetic, run as a program: output,
+// exit codes (0 ok, 1 bad file or data, 2 misuse) and error messages.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "peregrine/gguf.h"
+#include "test_model_util.h"
+
+namespace peregrine {
+namespace {
+
+struct RunResult {
+  int rc = -1;
+  std::string out, err;
+};
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char ch : s) q += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return q + "'";
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  test::ModelScratch dir{"cli"};
+
+  // Runs peregrine-cli with `args` (already shell-quoted where needed) and `stdin_text`.
+  RunResult run(const std::string& args, const std::string& stdin_text = "") {
+    const auto in = dir / "stdin", out = dir / "stdout", err = dir / "stderr";
+    std::ofstream(in, std::ios::binary) << stdin_text;
+    const std::string cmd = quote(std::string(PEREGRINE_BINARY_DIR) + "/bin/peregrine-cli") + " " + args + " <" +
+                            quote(in.string()) + " >" + quote(out.string()) + " 2>" + quote(err.string());
+    const int status = std::system(cmd.c_str());
+    RunResult r;
+    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = slurp(out);
+    r.err = slurp(err);
+    return r;
+  }
+  std::string fixture(const std::string& name) { return quote(test::fixture(name).string()); }
+};
+
+TEST_F(Cli, InspectTextShowsConfigTensorsAndCheck) {
+  const RunResult r = run("inspect " + fixture("tiny-moe-f32.gguf"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("architecture: qwen35moe"), std::string::npos);
+  EXPECT_NE(r.out.find("moe: 8 experts, 2 used"), std::string::npos);
+  EXPECT_NE(r.out.find("layers: DDDA"), std::string::npos);
+  EXPECT_NE(r.out.find("mtp: yes (block 4)"), std::string::npos);
+  EXPECT_NE(r.out.find("blk.0.ffn_gate_exps.weight"), std::string::npos);
+  EXPECT_NE(r.out.find("[64, 32, 8]"), std::string::npos);
+  EXPECT_NE(r.out.find("tensor check: OK"), std::string::npos);
+  EXPECT_NE(r.out.find("total: 1887776 tensor bytes"), std::string::npos);
+}
+
+TEST_F(Cli, InspectJsonIsMachineReadable) {
+  const RunResult r = run("inspect --json " + fixture("tiny-quant.gguf"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["architecture"], "qwen35");
+  EXPECT_EQ(j["mtp"], true);
+  EXPECT_EQ(j["ok"], true);
+  EXPECT_EQ(j["config"]["n_embd"], 256);
+  EXPECT_EQ(j["config"]["layer_kinds"][3], "full_attention");
+  EXPECT_EQ(j["tensors"].size(), 71u);
+  EXPECT_EQ(j["tensors"][0]["name"], "output.weight");
+  EXPECT_EQ(j["tensors"][0]["type"], "q6_K");
+  EXPECT_EQ(j["tensors"][0]["bytes"], 107520);
+  EXPECT_TRUE(j["problems"].empty());
+  EXPECT_EQ(j["metadata"]["general.file_type"], "15");
+}
+
+TEST_F(Cli, InspectReportsProblemsAndFails) {
+  test::Mutation m;
+  m.drop_tensors = {"blk.2.ssm_norm.weight"};
+  test::rewrite_gguf(test::fixture("tiny-f32.gguf"), dir / "broken.gguf", m);
+  const RunResult r = run("inspect --json " + quote((dir / "broken.gguf").string()));
+  EXPECT_EQ(r.rc, 1);
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["ok"], false);
+  ASSERT_EQ(j["problems"].size(), 1u);
+  EXPECT_EQ(j["problems"][0]["tensor"], "blk.2.ssm_norm.weight");
+  EXPECT_EQ(j["problems"][0]["what"], "missing");
+
+  test::Mutation k;
+  k.drop_keys = {"qwen35.ssm.state_size"};
+  test::rewrite_gguf(test::fixture("tiny-f32.gguf"), dir / "nokey.gguf", k);
+  const RunResult t = run("inspect " + quote((dir / "nokey.gguf").string()));
+  EXPECT_EQ(t.rc, 1);
+  EXPECT_NE(t.err.find("key 'qwen35.ssm.state_size': missing"), std::string::npos) << t.err;
+}
+
+TEST_F(Cli, TokenizeMatchesLlamaCpp) {
+  // tokenizer_checks in the fixture JSON are llama.cpp's ids (parse_special on and off).
+  const nlohmann::json fixture_data = test::fixture_json("tiny256-f32");
+  for (const auto& check : fixture_data["tokenizer_checks"]) {
+    const bool special = check["parse_special"];
+    const RunResult r =
+        run("tokenize --model " + fixture("tiny256-f32.gguf") + (special ? "" : " --no-special"), check["text"]);
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out), check["ids"]) << check["text"];
+  }
+}
+
+TEST_F(Cli, TokenizeWithHuggingFaceTokenizerJson) {
+  // tests/data/tokenizer-qwen3 corpus entry 455: ids (all specials) and ids_no_control.
+  const std::string tokenizer = quote((std::filesystem::path(PEREGRINE_TEST_DATA_DIR) / "tokenizer-qwen3" / "tokenizer.json").string());
+  const std::string text = "<|im_start|>assistant\n<think>\n\n</think>\n\nThe answer is 4.<|im_end|>";
+  const RunResult r = run("tokenize --tokenizer " + tokenizer, text);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out),
+            nlohmann::json::parse("[151644, 77091, 198, 151667, 271, 151668, 271, 785, 4226, 374, 220, 19, 13, 151645]"));
+  const RunResult n = run("tokenize --no-special --tokenizer=" + tokenizer, text);
+  ASSERT_EQ(n.rc, 0) << n.err;
+  EXPECT_EQ(nlohmann::json::parse(n.out),
+            nlohmann::json::parse("[27, 91, 318, 4906, 91, 29, 77091, 198, 151667, 271, 151668, 271, 785, 4226, 374, 220, "
+                                  "19, 15757, 91, 318, 6213, 91, 29]"));
+  const RunResult d = run("detokenize --tokenizer " + tokenizer, n.out);
+  ASSERT_EQ(d.rc, 0) << d.err;
+  EXPECT_EQ(d.out, text);
+}
+
+TEST_F(Cli, DetokenizeRoundTrips) {
+  const auto j = test::fixture_json("tiny-f32");
+  const RunResult r = run("detokenize --model " + fixture("tiny-f32.gguf"), j["tokens"].dump());
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const std::string text = j["sequence_text"];
+  EXPECT_EQ(r.out, text.substr(0, r.out.size()));
+  EXPECT_GT(r.out.size(), 100u);
+  const RunResult back = run("tokenize --model " + fixture("tiny-f32.gguf"), r.out);
+  EXPECT_EQ(nlohmann::json::parse(back.out), j["tokens"]);
+}
+
+TEST_F(Cli, MakeSyntheticThenInspect) {
+  const std::string out = quote((dir / "tiny.gguf").string());
+  const RunResult r = run("make-synthetic --shape tiny --type Q4_K_M --out " + out + " --seed 3");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("wrote"), std::string::npos);
+  EXPECT_NE(r.err.find("make-synthetic"), std::string::npos);  // progress at info level
+  const RunResult i = run("inspect --json " + out);
+  ASSERT_EQ(i.rc, 0) << i.out;
+  EXPECT_EQ(nlohmann::json::parse(i.out)["ok"], true);
+
+  std::ofstream(dir / "shape.json") << R"({"base": "tiny-moe", "name": "moe-wide", "n_embd": 128})";
+  const RunResult s = run("make-synthetic --shape " + quote((dir / "shape.json").string()) +
+                          " --type F16 --no-mtp --out " + quote((dir / "moe.gguf").string()));
+  ASSERT_EQ(s.rc, 0) << s.err;
+  const auto j = nlohmann::json::parse(run("inspect --json " + quote((dir / "moe.gguf").string())).out);
+  EXPECT_EQ(j["ok"], true);
+  EXPECT_EQ(j["mtp"], false);
+  EXPECT_EQ(j["config"]["n_embd"], 128);
+  EXPECT_EQ(j["name"], "moe-wide");
+}
+
+struct Misuse {
+  const char* label;
+  const char* args;
+  int rc;
+  const char* message;
+};
+
+class CliMisuse : public Cli, public ::testing::WithParamInterface<Misuse> {};
+
+TEST_P(CliMisuse, ExitCodeAndMessage) {
+  const Misuse& m = GetParam();
+  std::string args = m.args;
+  for (size_t p; (p = args.find("$TINY")) != std::string::npos;) args.replace(p, 5, fixture("tiny-f32.gguf"));
+  for (size_t p; (p = args.find("$DIR")) != std::string::npos;) args.replace(p, 4, (dir / "").string());
+  const RunResult r = run(args, "[1, 2, \"x\"]");
+  EXPECT_EQ(r.rc, m.rc) << r.err;
+  EXPECT_NE(r.err.find(m.message), std::string::npos) << r.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, CliMisuse,
+    ::testing::Values(
+        Misuse{"no_command", "", 2, "usage: peregrine-cli"},
+        Misuse{"unknown_command", "frobnicate", 2, "unknown command 'frobnicate'"},
+        Misuse{"inspect_no_file", "inspect", 2, "inspect: expected exactly one MODEL.gguf argument"},
+        Misuse{"inspect_bad_option", "inspect --yaml $TINY", 2, "inspect: unknown option '--yaml'"},
+        Misuse{"inspect_missing_file", "inspect /nonexistent/model.gguf", 1, "/nonexistent/model.gguf"},
+        Misuse{"inspect_not_gguf", "inspect $DIRstdin", 1, "stdin"},  // the JSON text fed on stdin
+        Misuse{"tokenize_no_model", "tokenize", 2, "missing --model MODEL.gguf or --tokenizer"},
+        Misuse{"tokenize_both", "tokenize --model $TINY --tokenizer x.json", 2, "either --model or --tokenizer"},
+        Misuse{"tokenize_no_value", "tokenize --model", 2, "option --model needs a value"},
+        Misuse{"tokenize_missing_json", "tokenize --tokenizer /nonexistent/tokenizer.json", 1,
+               "/nonexistent/tokenizer.json"},
+        Misuse{"detokenize_bad_ids", "detokenize --model $TINY", 1, "stdin: expected a JSON array of token ids"},
+        Misuse{"synthetic_no_shape", "make-synthetic --type F32 --out $DIRx.gguf", 2,
+               "make-synthetic: missing required option --shape"},
+        Misuse{"synthetic_bad_shape", "make-synthetic --shape huge --type F32 --out $DIRx.gguf", 2,
+               "unknown shape 'huge'"},
+        Misuse{"synthetic_bad_type", "make-synthetic --shape tiny --type Q3_K --out $DIRx.gguf", 2,
+               "unknown --type 'Q3_K'"},
+        Misuse{"synthetic_bad_seed", "make-synthetic --shape tiny --type F32 --seed -4 --out $DIRx.gguf", 2,
+               "--seed: expected a non-negative integer"},
+        Misuse{"synthetic_both_mtp", "make-synthetic --shape tiny --type F32 --mtp --no-mtp --out $DIRx.gguf", 2,
+               "--mtp and --no-mtp exclude each other"},
+        Misuse{"synthetic_missing_json", "make-synthetic --shape /nonexistent/s.json --type F32 --out $DIRx.gguf", 1,
+               "/nonexistent/s.json: cannot open the shape file"},
+        Misuse{"synthetic_unwritable", "make-synthetic --shape tiny --type F32 --out /nonexistent/dir/x.gguf", 1,
+               "/nonexistent/dir/x.gguf"},
+        Misuse{"log_level", "--log-level loud inspect $TINY", 2, "--log-level needs one of"}),
+    [](const auto& info) { return std::string(info.param.label); });
+
+}  // namespace
+}  // namespace peregrine
