@@ -58,6 +58,17 @@ struct HeadView {
   }
 };
 
+// One layer's KV cache as the attention reads it: `k` and `v` each hold n_ctx rows of
+// n_kv_heads·head_dim values encoded as `type` (F32, F16 or Q8_0; a Q8_0 block never straddles
+// two heads because head_dim is a multiple of 32), `row_bytes` apart.
+struct KvView {
+  TensorType type = TensorType::F32;
+  const uint8_t* k = nullptr;
+  const uint8_t* v = nullptr;
+  uint64_t row_bytes = 0;
+  int64_t n_kv_heads = 0;
+};
+
 struct RopeParams {
   int64_t n_rot = 0;          // rotated dims at the start of each head (pairs (i, i + n_rot/2))
   float freq_base = 10000.0f;
@@ -133,13 +144,26 @@ class Backend {
                                   const HeadView& v, const float* g, const float* beta,
                                   float* state, const HeadView& out, int64_t chunk) = 0;
 
+  // Stores n_rows rows of n floats (src, contiguous) as `type` into dst, rows one after another
+  // (quant::row_bytes(type, n) bytes each): the KV-cache write. type: F32 (exact copy), F16
+  // (round to nearest even) or Q8_0 (llama.cpp's reference quantizer; n a multiple of 32).
+  virtual void kv_store(TensorType type, const float* src, int64_t n_rows, int64_t n, uint8_t* dst) = 0;
+
   // Causal softmax attention with grouped KV heads. q: [T][H][hd] view; the caches hold
-  // [n_ctx][Hkv][hd] floats (dense) and already contain the keys/values of every position up
-  // to positions[t]; token t attends to cache rows 0..positions[t]. Query head h reads KV head
-  // h / (H / Hkv). out: dense [T][H][hd].
-  virtual void attention(const HeadView& q, const float* k_cache, const float* v_cache,
-                         int64_t n_kv_heads, std::span<const int32_t> positions, float scale,
+  // [n_ctx][Hkv][hd] values encoded as kv.type (see KvView) and already contain the keys/values
+  // of every position up to positions[t]; token t attends to cache rows 0..positions[t]. Query
+  // head h reads KV head h / (H / Hkv). out: dense [T][H][hd]. Queries, scores and the output
+  // stay float32 whatever the cache type; only the cached keys/values are rounded.
+  virtual void attention(const HeadView& q, const KvView& kv, std::span<const int32_t> positions, float scale,
                          float* out) = 0;
+  // The same over dense float32 caches ([n_ctx][n_kv_heads][hd] floats).
+  void attention(const HeadView& q, const float* k_cache, const float* v_cache, int64_t n_kv_heads,
+                 std::span<const int32_t> positions, float scale, float* out) {
+    const KvView kv{TensorType::F32, reinterpret_cast<const uint8_t*>(k_cache),
+                    reinterpret_cast<const uint8_t*>(v_cache),
+                    static_cast<uint64_t>(n_kv_heads * q.head_dim) * sizeof(float), n_kv_heads};
+    attention(q, kv, positions, scale, out);
+  }
 
   // MoE router: logits [T][E] → for each token the k experts of highest softmax probability
   // (best first, ties to the lower id) and their probabilities renormalised to sum to 1.

@@ -10,8 +10,11 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 
+#include "peregrine/error.h"
 #include "peregrine/model_config.h"
+#include "peregrine/tensor_type.h"
 
 namespace peregrine {
 
@@ -28,6 +31,41 @@ struct ModelOptions {
   int n_threads = 1;              // CPU backend threads (matrix products split over rows)
   DeltaRuleMode delta_rule = DeltaRuleMode::Auto;
   int64_t delta_chunk = 64;       // chunk length of the chunked delta rule
+  // Encoding of the attention KV caches (trunk and MTP block): F32, F16 (half the memory, logits
+  // within 2e-3 of F32 on the fixtures) or Q8_0 (about a quarter, within 3.2e-2; needs
+  // head_dim % 32 == 0).
+  // The delta-net conv and recurrent states are always F32. See docs/state.md.
+  TensorType kv_type = TensorType::F32;
+};
+
+// Bytes one Sequence holds for its state, allocated once at Model::new_sequence for the whole
+// configured context (outputs of the last call not included: they grow with the batch).
+struct SequenceMemory {
+  uint64_t kv_bytes = 0;         // trunk full-attention layers, keys + values
+  uint64_t conv_bytes = 0;       // delta-net conv states
+  uint64_t recurrent_bytes = 0;  // delta-net recurrent states
+  uint64_t mtp_kv_bytes = 0;     // the MTP block's own KV cache
+  uint64_t total() const { return kv_bytes + conv_bytes + recurrent_bytes + mtp_kv_bytes; }
+};
+
+// Why Model::restore refused a snapshot (the message says what mismatched).
+enum class SnapshotErrorCode {
+  Truncated,      // the buffer is shorter than its header says (or than a header)
+  NotASnapshot,   // bad magic
+  Version,        // a format version this build does not read
+  Corrupt,        // checksum mismatch, trailing bytes, or inconsistent section sizes
+  OtherModel,     // taken with another model (fingerprint mismatch)
+  KvType,         // taken with another KV cache type
+  Context,        // its positions do not fit this sequence's context
+};
+
+class SnapshotError : public Error {
+ public:
+  SnapshotError(SnapshotErrorCode code, const std::string& message) : Error(message), code_(code) {}
+  SnapshotErrorCode code() const { return code_; }
+
+ private:
+  SnapshotErrorCode code_;
 };
 
 // Everything one sequence carries between calls: the KV cache of every full-attention layer,
@@ -43,6 +81,8 @@ class Sequence {
   int64_t n_past() const;      // trunk positions evaluated so far
   int64_t mtp_n_past() const;  // MTP positions evaluated so far (its KV cache fill)
   void reset();                // back to an empty sequence (all states zero)
+  TensorType kv_type() const;  // encoding of the KV caches (ModelOptions::kv_type)
+  SequenceMemory memory() const;
 
   // Outputs of the last Model::evaluate: logits [rows][n_vocab] (rows = all tokens or the last
   // one) and the final hidden state after output_norm for every token [n_tokens][n_embd].
@@ -104,6 +144,24 @@ class Model {
   std::span<const float> evaluate_mtp(Sequence& seq, std::span<const int32_t> tokens,
                                       std::span<const float> hidden_rows, int64_t start,
                                       bool want_all_logits);
+
+  // Sequence state as a value (docs/state.md). snapshot() serialises everything evaluate needs
+  // to continue — positions, KV rows [0, n_past) of every attention layer, the MTP block's KV
+  // rows [0, mtp_n_past), every delta-net conv and recurrent state, and the last token's logits
+  // and hidden row — behind a versioned header (model fingerprint, positions, KV type, section
+  // sizes, CRC32C). Its size grows with the position, not with the context length.
+  // restore() loads such a buffer into `seq` (any sequence of this model with a context that
+  // holds the positions); afterwards evaluate continues exactly as the snapshotted sequence
+  // would have, bit for bit. It throws SnapshotError (saying what mismatched) for a buffer of
+  // another model or KV type, a context too small, a truncated or corrupt buffer, or an unknown
+  // version, and then leaves `seq` untouched. Neither call allocates beyond the output buffer and
+  // the sequence's last-token output rows.
+  std::vector<uint8_t> snapshot(const Sequence& seq) const;
+  void snapshot(const Sequence& seq, std::vector<uint8_t>& out) const;  // reuses out's capacity
+  void restore(Sequence& seq, std::span<const uint8_t> bytes) const;
+  // Identifies the model for snapshots: a hash of the configuration and of the tensor table
+  // (names, types, shapes, offsets, plus a few bytes sampled from each tensor's data).
+  uint64_t fingerprint() const;
 
   struct Impl;
 

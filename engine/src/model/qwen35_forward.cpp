@@ -157,10 +157,11 @@ void Qwen35Forward::attention_mixer(const AttentionWeights& w, KvCache& kv, cons
   be_.rope(q, pos, rope_);  // NeoX pairs (i, i + n_rot/2) on the first n_rot dims
   be_.rope(k, pos, rope_);
 
-  // Positions of one step are consecutive, so the new keys/values are one block of cache rows.
-  be_.copy_2d(k_.data(), kv_row, kv.k.data() + positions_[0] * kv_row, kv_row, T, kv_row);
-  be_.copy_2d(v_.data(), kv_row, kv.v.data() + positions_[0] * kv_row, kv_row, T, kv_row);
-  be_.attention(q, kv.k.data(), kv.v.data(), Hkv, pos, 1.0f / std::sqrt(static_cast<float>(hd)), att_.data());
+  // Positions of one step are consecutive, so the new keys/values are one block of cache rows,
+  // stored in the cache's encoding (F32 / F16 / Q8_0).
+  be_.kv_store(kv.type, k_.data(), T, kv_row, kv.k_row(positions_[0]));
+  be_.kv_store(kv.type, v_.data(), T, kv_row, kv.v_row(positions_[0]));
+  be_.attention(q, kv.view(), pos, 1.0f / std::sqrt(static_cast<float>(hd)), att_.data());
 
   be_.mul_sigmoid_heads(dense(att_.data(), T, H, hd), gate);  // output gate
   be_.matmul(w.out, att_.data(), out, T);

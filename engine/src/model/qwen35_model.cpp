@@ -7,6 +7,7 @@
 #include "model/qwen35_forward.h"
 #include "model/qwen35_state.h"
 #include "model/qwen35_weights.h"
+#include "model/sequence_snapshot.h"
 #include "peregrine/error.h"
 #include "peregrine/gguf.h"
 #include "peregrine/log.h"
@@ -21,7 +22,8 @@ struct Model::Impl {
         options(o),
         backend(make_cpu_backend(o.n_threads)),
         weights(Qwen35Weights::bind(f, config)),
-        forward(*backend, config, weights, options) {}
+        forward(*backend, config, weights, options),
+        fingerprint(model_fingerprint(f, config)) {}
 
   const GgufFile& file;
   ModelConfig config;
@@ -29,6 +31,7 @@ struct Model::Impl {
   std::unique_ptr<Backend> backend;
   Qwen35Weights weights;
   Qwen35Forward forward;
+  uint64_t fingerprint;
 };
 
 namespace {
@@ -38,11 +41,14 @@ void check_options(const GgufFile& file, const ModelOptions& o) {
     throw Error(fmt::format("{}: context length {} must be in [1, 2^24]", file.display_name(), o.context_length));
   if (o.max_batch <= 0) throw Error(fmt::format("{}: max_batch must be positive", file.display_name()));
   if (o.delta_chunk <= 0) throw Error(fmt::format("{}: delta_chunk must be positive", file.display_name()));
+  if (o.kv_type != TensorType::F32 && o.kv_type != TensorType::F16 && o.kv_type != TensorType::Q8_0)
+    throw Error(fmt::format("{}: KV cache type {} is not supported (f32, f16, q8_0)", file.display_name(),
+                            tensor_type_info(o.kv_type).name));
 }
 
 // The forward pass relies on these; ModelConfig::from_gguf validates the metadata, this guards the
 // arithmetic (head grouping, rope pairs) against a config built some other way.
-void check_config(const GgufFile& file, const ModelConfig& c) {
+void check_config(const GgufFile& file, const ModelConfig& c, const ModelOptions& options) {
   auto fail = [&](const std::string& what) {
     throw Error(fmt::format("{}: unsupported configuration: {}", file.display_name(), what));
   };
@@ -56,6 +62,11 @@ void check_config(const GgufFile& file, const ModelConfig& c) {
   if (c.ssm_inner_size != c.ssm_time_step_rank * c.ssm_state_size)
     fail(fmt::format("ssm.inner_size {} != value heads × state size", c.ssm_inner_size));
   if (c.ssm_conv_kernel < 1) fail("conv kernel < 1");
+  if (c.n_full_attention_layers() > 0 || c.has_mtp()) {
+    // A Q8_0 block must not straddle two heads: the attention reads one head's row at a time.
+    if (options.kv_type == TensorType::Q8_0 && c.head_dim % 32 != 0)
+      fail(fmt::format("q8_0 KV cache with head dim {} (not a multiple of 32)", c.head_dim));
+  }
   if (c.is_moe() && (c.n_expert <= 0 || c.n_expert_used <= 0 || c.n_expert_used > c.n_expert))
     fail(fmt::format("{} of {} experts per token", c.n_expert_used, c.n_expert));
 }
@@ -74,11 +85,13 @@ Model::~Model() = default;
 std::unique_ptr<Model> Model::load(const GgufFile& file, const ModelOptions& options) {
   check_options(file, options);
   ModelConfig config = ModelConfig::from_gguf(file);
-  check_config(file, config);
+  check_config(file, config, options);
   auto model = std::unique_ptr<Model>(new Model(std::make_unique<Impl>(file, std::move(config), options)));
   const ModelConfig& c = model->config();
-  log::get("model")->info("{}: {} with {} layers, n_embd {}, vocab {}{}, context {}", file.display_name(), c.arch_name,
-                          c.n_layer, c.n_embd, c.n_vocab, c.has_mtp() ? ", MTP head" : "", options.context_length);
+  log::get("model")->info("{}: {} with {} layers, n_embd {}, vocab {}{}, context {}, KV cache {}, fingerprint {:016x}",
+                          file.display_name(), c.arch_name, c.n_layer, c.n_embd, c.n_vocab,
+                          c.has_mtp() ? ", MTP head" : "", options.context_length,
+                          tensor_type_info(options.kv_type).name, model->fingerprint());
   return model;
 }
 
@@ -87,7 +100,32 @@ const ModelOptions& Model::options() const { return impl_->options; }
 Backend& Model::backend() { return *impl_->backend; }
 
 Sequence Model::new_sequence() const {
-  return Sequence(std::make_unique<Sequence::Impl>(impl_->config, impl_->options.context_length));
+  const ModelOptions& o = impl_->options;
+  Sequence seq(std::make_unique<Sequence::Impl>(impl_->config, o.context_length, o.kv_type));
+  const SequenceMemory m = seq.memory();
+  constexpr double kMiB = 1024.0 * 1024.0;
+  log::get("model")->info("sequence: context {}, {:.2f} MiB = KV ({}) {:.2f} + conv {:.2f} + recurrent {:.2f} + MTP KV {:.2f}",
+                          o.context_length, m.total() / kMiB, tensor_type_info(o.kv_type).name, m.kv_bytes / kMiB,
+                          m.conv_bytes / kMiB, m.recurrent_bytes / kMiB, m.mtp_kv_bytes / kMiB);
+  return seq;
+}
+
+uint64_t Model::fingerprint() const { return impl_->fingerprint; }
+
+void Model::snapshot(const Sequence& seq, std::vector<uint8_t>& out) const {
+  write_snapshot(seq.impl(), impl_->config, impl_->fingerprint, out);
+}
+
+std::vector<uint8_t> Model::snapshot(const Sequence& seq) const {
+  std::vector<uint8_t> out;
+  snapshot(seq, out);
+  return out;
+}
+
+void Model::restore(Sequence& seq, std::span<const uint8_t> bytes) const {
+  read_snapshot(seq.impl(), impl_->config, impl_->fingerprint, bytes, impl_->file.display_name());
+  log::get("model")->debug("restored a {}-byte snapshot: position {}, MTP position {}", bytes.size(), seq.n_past(),
+                           seq.mtp_n_past());
 }
 
 std::span<const float> Model::evaluate(Sequence& sequence, std::span<const int32_t> tokens, int64_t start,

@@ -3,14 +3,25 @@
 
 #include <vector>
 
+#include "peregrine/backend.h"
 #include "peregrine/model.h"
 #include "peregrine/model_config.h"
 
 namespace peregrine {
 
-// F32 keys and values of one full-attention layer, [n_ctx][n_head_kv · head_dim] each.
+// Keys and values of one full-attention layer, [n_ctx][n_head_kv · head_dim] values each,
+// encoded as `type` (F32, F16 or Q8_0; ModelOptions::kv_type), rows `row_bytes` apart.
 struct KvCache {
-  std::vector<float> k, v;
+  TensorType type = TensorType::F32;
+  int64_t n_kv_heads = 0;
+  uint64_t row_bytes = 0;
+  std::vector<uint8_t> k, v;
+
+  void allocate(TensorType kv_type, int64_t kv_heads, int64_t head_dim, int64_t n_ctx);
+  uint8_t* k_row(int64_t pos) { return k.data() + static_cast<uint64_t>(pos) * row_bytes; }
+  uint8_t* v_row(int64_t pos) { return v.data() + static_cast<uint64_t>(pos) * row_bytes; }
+  KvView view() const { return {type, k.data(), v.data(), row_bytes, n_kv_heads}; }
+  uint64_t bytes() const { return k.size() + v.size(); }
 };
 
 // One delta-net layer: conv state [kernel-1][channels] (the last pre-conv inputs) and the
@@ -33,10 +44,12 @@ struct RoutingCapture {
 };
 
 struct Sequence::Impl {
-  Impl(const ModelConfig& config, int64_t context_length);
+  Impl(const ModelConfig& config, int64_t context_length, TensorType kv_type);
   void reset();
+  SequenceMemory memory() const;
 
   int64_t n_ctx = 0;
+  TensorType kv_type = TensorType::F32;
   int64_t n_past = 0;
   int64_t mtp_n_past = 0;
   std::vector<KvCache> kv;             // per trunk layer; empty for delta-net layers

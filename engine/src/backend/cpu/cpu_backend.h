@@ -47,8 +47,10 @@ class CpuBackend final : public Backend {
                           const HeadView& v, const float* g, const float* beta, float* state,
                           const HeadView& out, int64_t chunk) override;
 
-  void attention(const HeadView& q, const float* k_cache, const float* v_cache, int64_t n_kv_heads,
-                 std::span<const int32_t> positions, float scale, float* out) override;
+  void kv_store(TensorType type, const float* src, int64_t n_rows, int64_t n, uint8_t* dst) override;
+  using Backend::attention;  // the dense-float32 convenience overload
+  void attention(const HeadView& q, const KvView& kv, std::span<const int32_t> positions, float scale,
+                 float* out) override;
 
   void moe_route(const float* logits, int64_t n_tokens, int64_t n_expert, int64_t k,
                  int32_t* expert_ids, float* weights) override;
