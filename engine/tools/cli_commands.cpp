@@ -1,4 +1,5 @@
 #include "cli_commands.h"
+#include "cli_decode_commands.h"
 
 namespace peregrine::cli {
 
@@ -13,6 +14,9 @@ const std::vector<Command>& commands() {
       {"tokenize", run_tokenize},
       {"detokenize", run_detokenize},
       {"make-synthetic", run_make_synthetic},
+      {"run", run_run},
+      {"logits", run_logits},
+      {"bench", run_bench},
   };
   return table;
 }

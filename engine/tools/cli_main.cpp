@@ -21,6 +21,12 @@ void print_usage(std::FILE* out) {
       "                                         JSON array of ids on stdin -> text\n"
       "  make-synthetic --shape NAME|FILE.json --type Q4_K_M|Q8_0|F16|F32 --out M.gguf\n"
       "                 [--seed S] [--mtp|--no-mtp] [--threads N]\n"
+      "  run --model M.gguf (--prompt TEXT | --prompt-tokens 1,2,3) [--chat] [--max-tokens N]\n"
+      "      [--temp T] [--seed S] [--threads N] [--ctx N] [--ids]  generate, streaming to stdout\n"
+      "  logits --model M.gguf --tokens 1,2,3 --out F.f32 [--mtp-out F2.f32] [--chunk N]\n"
+      "                                         raw float32 logits for every position\n"
+      "  bench --model M.gguf [-p 512] [-n 128] [--threads N] [--json]\n"
+      "                                         prefill and decode tok/s, peak memory\n"
       "  <command> --help                       options of one command (docs/cli.md)\n",
       out);
 }

@@ -1,0 +1,196 @@
+// peregrine::Engine — the engine thread. It alone owns the loaded model (weights, tokenizer,
+// sequence state); clients talk to it through requests and events only.
+//
+//   Engine engine;                                   // events queued, read with poll()/wait()
+//   engine.load_model("m.gguf", options);            // -> ModelLoaded or Error
+//   auto id = engine.generate(request);              // -> TokenText..., StepStats..., Done | Error
+//   engine.cancel(id);                               // effective within one decode step
+//
+// Requests are processed one at a time, in submission order. Every request produces exactly one
+// closing event: LoadModel -> ModelLoaded | Error, Generate -> Done | Error (TokenText and
+// StepStats come before it), Unload -> Unloaded. Each event carries the id of its request.
+// A failed request (bad file, prompt too long, ...) yields an Error event and leaves the engine
+// usable. Cancel and cancel() act immediately from the calling thread (an atomic flag the
+// generation loop checks every step); a cancelled generation ends with Done{Cancelled}, one that
+// was still queued ends the same way without evaluating anything.
+//
+// Event delivery: either a callback, invoked on the engine thread (keep it short; the Qt app
+// forwards it with a queued signal), or — when no callback is given — a thread-safe queue that
+// the client polls or waits on.
+//
+// The destructor cancels the running generation, drops queued requests and joins the thread.
+//
+// Not provided yet: Snapshot / Restore requests (sequence state to bytes and back). The model's
+// Sequence has no serialisation so far; they will be added here once it has.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "peregrine/chat_template.h"
+#include "peregrine/model.h"
+#include "peregrine/sampler.h"
+
+namespace peregrine {
+
+using RequestId = uint64_t;  // 1, 2, 3, ... in submission order; 0 is never used
+
+// What the engine knows about the loaded model.
+struct ModelInfo {
+  std::filesystem::path path;
+  std::string name;           // general.name (may be empty)
+  std::string architecture;   // "qwen35" / "qwen35moe"
+  int64_t n_vocab = 0;        // logits per row (LM head rows, padded)
+  int32_t vocab_size = 0;     // tokenizer vocabulary: ids that can be generated
+  int64_t n_embd = 0;
+  int64_t n_layer = 0;
+  int64_t trained_context_length = 0;  // from the file
+  int64_t context_length = 0;          // what this load allocated (ModelOptions)
+  int n_threads = 1;
+  bool has_mtp = false;
+  bool is_moe = false;
+  uint64_t file_bytes = 0;
+  ChatFormat chat_format = kDefaultChatFormat;
+  double load_seconds = 0.0;
+};
+
+// A conversation to render with the model's chat template. add_generation_prompt is always set
+// (the engine is about to generate the assistant turn).
+struct ChatPrompt {
+  std::vector<ChatMessage> messages;
+  ChatOptions options;
+  std::optional<ChatFormat> format;  // default: detected from the GGUF's tokenizer.chat_template
+};
+
+// Token ids as they are; text, encoded with special tokens recognised; or a conversation.
+using Prompt = std::variant<std::vector<int32_t>, std::string, ChatPrompt>;
+
+enum class StopReason {
+  EndOfGeneration,  // <|im_end|>, <|endoftext|> or the model's eos was sampled (not emitted)
+  MaxTokens,
+  StopString,       // a stop string completed (neither it nor anything after it is emitted)
+  Cancelled,
+  ContextFull,      // the sequence reached ModelOptions::context_length
+};
+// "eos", "max_tokens", "stop_string", "cancelled", "context_full".
+std::string_view stop_reason_name(StopReason reason);
+
+namespace request {
+
+struct LoadModel {
+  std::filesystem::path path;
+  ModelOptions options;
+};
+
+struct Generate {
+  Prompt prompt;
+  SamplingParams sampling;  // default greedy; see SamplingParams::thinking_general() etc.
+  int32_t max_tokens = 512;
+  std::vector<std::string> stop_strings;
+  bool ignore_eos = false;  // keep going past end-of-generation tokens (benchmarks, tests)
+  // When the prompt extends the ids already evaluated in the sequence (the previous prompt and
+  // the tokens generated after it), evaluate only the new part.
+  bool reuse_prefix = true;
+  // StepStats at most this often; 0 = after every decode step.
+  std::chrono::milliseconds stats_interval{250};
+};
+
+// Cancels one generation (running or queued); target 0 = every generation submitted so far.
+struct Cancel {
+  RequestId target = 0;
+};
+
+struct Unload {};
+
+}  // namespace request
+
+using Request = std::variant<request::LoadModel, request::Generate, request::Cancel, request::Unload>;
+
+namespace event {
+
+struct ModelLoaded {
+  ModelInfo info;
+};
+
+struct Unloaded {};
+
+// Newly complete text and the ids sampled since the previous TokenText. Text never ends inside
+// a UTF-8 character; text that may be the start of a stop string is held back, so a TokenText
+// can carry ids and no text, or text of earlier ids.
+struct TokenText {
+  std::string text;
+  std::vector<int32_t> ids;
+};
+
+struct StepStats {
+  int64_t generated_tokens = 0;
+  int64_t n_past = 0;           // positions in the sequence
+  double last_step_ms = 0.0;    // the latest forward step plus sampling
+  double decode_tok_s = 0.0;    // decode rate since the first token
+  double elapsed_s = 0.0;       // since the request started
+};
+
+struct Done {
+  StopReason reason = StopReason::MaxTokens;
+  int64_t prompt_tokens = 0;
+  int64_t reused_prompt_tokens = 0;  // prompt ids not re-evaluated (reuse_prefix)
+  int64_t generated_tokens = 0;      // sampled ids, an end-of-generation id included
+  double ttft_ms = 0.0;              // request start to the first sampled id
+  double prefill_ms = 0.0;           // evaluating the (new part of the) prompt
+  double prefill_tok_s = 0.0;
+  double decode_ms = 0.0;            // first sampled id to the last
+  double decode_tok_s = 0.0;         // (generated - 1) / decode time
+};
+
+struct Error {
+  std::string message;
+};
+
+}  // namespace event
+
+struct Event {
+  RequestId request = 0;
+  std::variant<event::ModelLoaded, event::Unloaded, event::TokenText, event::StepStats, event::Done, event::Error>
+      payload;
+
+  template <class T>
+  const T* get_if() const { return std::get_if<T>(&payload); }
+  template <class T>
+  bool is() const { return std::holds_alternative<T>(payload); }
+};
+
+class Engine {
+ public:
+  using Callback = std::function<void(const Event&)>;
+
+  Engine();                            // events go to the queue (poll / wait)
+  explicit Engine(Callback callback);  // events go to the callback, on the engine thread
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Queues a request and returns its id. Cancel is not queued: it takes effect at once.
+  RequestId submit(Request request);
+  RequestId load_model(std::filesystem::path path, const ModelOptions& options = {});
+  RequestId generate(request::Generate request);
+  RequestId unload();
+  void cancel(RequestId target = 0);
+
+  // The queue of events (empty when a callback was given).
+  std::optional<Event> poll();
+  std::optional<Event> wait(std::chrono::milliseconds timeout);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace peregrine

@@ -1,1 +1,0 @@
-// Placeholder translation unit so the component library exists before its sources land.

@@ -1,0 +1,220 @@
+// The engine thread: a request queue in, events out, one model owned by the worker.
+#include "peregrine/engine.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "decode/generation_loop.h"
+#include "decode/loaded_model.h"
+#include "peregrine/error.h"
+#include "peregrine/log.h"
+
+namespace peregrine {
+
+std::string_view stop_reason_name(StopReason reason) {
+  switch (reason) {
+    case StopReason::EndOfGeneration: return "eos";
+    case StopReason::MaxTokens: return "max_tokens";
+    case StopReason::StopString: return "stop_string";
+    case StopReason::Cancelled: return "cancelled";
+    case StopReason::ContextFull: return "context_full";
+  }
+  return "unknown";
+}
+
+struct Engine::Impl {
+  explicit Impl(Callback cb) : callback(std::move(cb)) { worker = std::thread([this] { run(); }); }
+
+  ~Impl() {
+    {
+      std::lock_guard lock(mutex);
+      stopping = true;
+      cancel_all_upto = next_id - 1;
+      cancel_flag.store(true);
+      requests.clear();
+    }
+    requests_cv.notify_all();
+    worker.join();
+  }
+
+  // ---- client side ----
+  RequestId submit(Request request) {
+    if (const auto* cancel = std::get_if<request::Cancel>(&request)) {
+      std::lock_guard lock(mutex);
+      const RequestId id = next_id++;
+      if (cancel->target == 0) cancel_all_upto = id;
+      else if (cancel->target >= current && cancel->target < id) cancelled_ids.insert(cancel->target);  // others: done or unknown
+      cancel_flag.store(true);
+      return id;
+    }
+    RequestId id;
+    {
+      std::lock_guard lock(mutex);
+      id = next_id++;
+      requests.emplace_back(id, std::move(request));
+    }
+    requests_cv.notify_one();
+    return id;
+  }
+
+  std::optional<Event> poll() {
+    std::lock_guard lock(event_mutex);
+    return pop_event();
+  }
+
+  std::optional<Event> wait(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(event_mutex);
+    events_cv.wait_for(lock, timeout, [this] { return !events.empty(); });
+    return pop_event();
+  }
+
+  // ---- engine thread ----
+  void run() {
+    for (;;) {
+      std::pair<RequestId, Request> next;
+      {
+        std::unique_lock lock(mutex);
+        requests_cv.wait(lock, [this] { return stopping || !requests.empty(); });
+        if (stopping) break;
+        next = std::move(requests.front());
+        requests.pop_front();
+        current = next.first;
+      }
+      handle(next.first, next.second);
+      forget_cancel(next.first);
+    }
+    loaded.reset();
+  }
+
+  void handle(RequestId id, Request& request) {
+    if (auto* load = std::get_if<request::LoadModel>(&request)) return handle_load(id, *load);
+    if (auto* gen = std::get_if<request::Generate>(&request)) return handle_generate(id, *gen);
+    if (std::holds_alternative<request::Unload>(request)) {
+      loaded.reset();
+      log::get("engine")->info("model unloaded");
+      return emit(id, event::Unloaded{});
+    }
+  }
+
+  void handle_load(RequestId id, const request::LoadModel& load) {
+    // Free the old model first: two large models rarely fit side by side.
+    loaded.reset();
+    try {
+      loaded = LoadedModel::load(load.path, load.options);
+      log::get("engine")->info("loaded {} in {:.2f} s", load.path.string(), loaded->info().load_seconds);
+      emit(id, event::ModelLoaded{loaded->info()});
+    } catch (const std::exception& e) {
+      loaded.reset();
+      log::get("engine")->warn("load failed: {}", e.what());
+      emit(id, event::Error{e.what()});
+    }
+  }
+
+  void handle_generate(RequestId id, const request::Generate& gen) {
+    if (is_cancelled(id)) return finish_request(id, cancelled_before_start(gen));
+    if (!loaded) {
+      forget_cancel(id);
+      return emit(id, event::Error{"generate: no model is loaded"});
+    }
+    try {
+      const std::vector<int32_t> prompt = loaded->prompt_ids(gen.prompt);
+      GenerationCallbacks callbacks;
+      callbacks.cancelled = [this, id] { return cancel_flag.load(std::memory_order_relaxed) && is_cancelled(id); };
+      callbacks.on_text = [this, id](event::TokenText&& text) { emit(id, std::move(text)); };
+      callbacks.on_stats = [this, id](const event::StepStats& stats) { emit(id, stats); };
+      GenerationLoop loop(loaded->model(), loaded->sequence(), loaded->history(), loaded->tokenizer());
+      event::Done done = loop.run(prompt, gen, callbacks);
+      finish_request(id, done);
+    } catch (const std::exception& e) {
+      forget_cancel(id);
+      log::get("engine")->warn("generate failed: {}", e.what());
+      emit(id, event::Error{e.what()});
+    }
+  }
+
+  static event::Done cancelled_before_start(const request::Generate&) {
+    event::Done done;
+    done.reason = StopReason::Cancelled;
+    return done;
+  }
+
+  void finish_request(RequestId id, const event::Done& done) {
+    forget_cancel(id);
+    emit(id, done);
+  }
+
+  bool is_cancelled(RequestId id) {
+    std::lock_guard lock(mutex);
+    return id <= cancel_all_upto || cancelled_ids.count(id) > 0;
+  }
+
+  void forget_cancel(RequestId id) {
+    std::lock_guard lock(mutex);
+    cancelled_ids.erase(id);
+    // The flag only makes the per-step check look closer; clear it when nothing else is pending.
+    if (cancelled_ids.empty()) cancel_flag.store(false);
+  }
+
+  template <class T>
+  void emit(RequestId id, T&& payload) {
+    Event event{id, std::forward<T>(payload)};
+    if (callback) {
+      callback(event);
+      return;
+    }
+    {
+      std::lock_guard lock(event_mutex);
+      events.push_back(std::move(event));
+    }
+    events_cv.notify_all();
+  }
+
+  std::optional<Event> pop_event() {
+    if (events.empty()) return std::nullopt;
+    Event e = std::move(events.front());
+    events.pop_front();
+    return e;
+  }
+
+  Callback callback;
+
+  std::mutex mutex;  // requests, cancellation bookkeeping, stopping
+  std::condition_variable requests_cv;
+  std::deque<std::pair<RequestId, Request>> requests;
+  RequestId next_id = 1;
+  RequestId current = 0;              // the request the engine thread took last
+  RequestId cancel_all_upto = 0;      // every request id <= this is cancelled
+  std::set<RequestId> cancelled_ids;  // individually cancelled
+  std::atomic<bool> cancel_flag{false};
+  bool stopping = false;
+
+  std::mutex event_mutex;
+  std::condition_variable events_cv;
+  std::deque<Event> events;
+
+  std::unique_ptr<LoadedModel> loaded;  // engine thread only
+  std::thread worker;                   // last: started after every member above exists
+};
+
+Engine::Engine() : impl_(std::make_unique<Impl>(Callback{})) {}
+Engine::Engine(Callback callback) : impl_(std::make_unique<Impl>(std::move(callback))) {}
+Engine::~Engine() = default;
+
+RequestId Engine::submit(Request request) { return impl_->submit(std::move(request)); }
+
+RequestId Engine::load_model(std::filesystem::path path, const ModelOptions& options) {
+  return submit(request::LoadModel{std::move(path), options});
+}
+
+RequestId Engine::generate(request::Generate request) { return submit(std::move(request)); }
+RequestId Engine::unload() { return submit(request::Unload{}); }
+void Engine::cancel(RequestId target) { submit(request::Cancel{target}); }
+
+std::optional<Event> Engine::poll() { return impl_->poll(); }
+std::optional<Event> Engine::wait(std::chrono::milliseconds timeout) { return impl_->wait(timeout); }
+
+}  // namespace peregrine

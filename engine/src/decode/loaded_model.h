@@ -1,0 +1,42 @@
+// Everything the engine thread holds for one loaded model: the mapped file, the weights bound to
+// it, the tokenizer, the chat format and the one sequence it generates in.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "peregrine/engine.h"
+#include "peregrine/gguf.h"
+#include "peregrine/model.h"
+#include "peregrine/tokenizer.h"
+
+namespace peregrine {
+
+class LoadedModel {
+ public:
+  // Opens and validates the file, binds the weights, reads the tokenizer. Throws peregrine::Error.
+  static std::unique_ptr<LoadedModel> load(const std::filesystem::path& path, const ModelOptions& options);
+
+  const ModelInfo& info() const { return info_; }
+  Model& model() { return *model_; }
+  Sequence& sequence() { return sequence_; }
+  std::vector<int32_t>& history() { return history_; }
+  const Tokenizer& tokenizer() const { return tokenizer_; }
+
+  // The prompt as ids: ids as given, text encoded with special tokens, a conversation rendered
+  // with the chat template (generation prompt added) and encoded.
+  std::vector<int32_t> prompt_ids(const Prompt& prompt) const;
+
+ private:
+  LoadedModel(std::unique_ptr<GgufFile> file, Tokenizer tokenizer, std::unique_ptr<Model> model);
+
+  std::unique_ptr<GgufFile> file_;  // must outlive model_ (declared first, destroyed last)
+  Tokenizer tokenizer_;
+  std::unique_ptr<Model> model_;
+  Sequence sequence_;
+  std::vector<int32_t> history_;  // ids evaluated into sequence_
+  ModelInfo info_;
+};
+
+}  // namespace peregrine

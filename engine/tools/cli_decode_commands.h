@@ -1,0 +1,24 @@
+// peregrine-cli run / logits / bench: the commands that evaluate a model. The dispatcher table
+// (cli_commands.cpp) lists them as {"run", run_run}, {"logits", run_logits}, {"bench", run_bench}.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cli_args.h"
+
+namespace peregrine::cli {
+
+int run_run(const std::vector<std::string>& args);
+int run_logits(const std::vector<std::string>& args);
+int run_bench(const std::vector<std::string>& args);
+
+// Shared option parsing of these commands (cli_decode_common.cpp); misuse throws UsageError.
+float parse_float(const std::string& option, const std::string& text);
+// "1,2,3" -> ids (non-negative, at least one).
+std::vector<int32_t> parse_id_list(const std::string& option, const std::string& text);
+// --threads N (1..1024); default: the hardware's thread count.
+int parse_threads(const std::string& command, const ParsedArgs& args);
+
+}  // namespace peregrine::cli

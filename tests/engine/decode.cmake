@@ -1,0 +1,18 @@
+# Decoding: the sampler against a float64 reference, stop strings, the generation loop and the
+# engine thread on the qwen35-tiny fixtures (data/qwen35-tiny).
+peregrine_test(test_sampler
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sampler.cpp ${CMAKE_CURRENT_LIST_DIR}/test_sampler_stop.cpp
+  LIBS peregrine_decode)
+
+peregrine_test(test_engine
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_engine.cpp ${CMAKE_CURRENT_LIST_DIR}/test_engine_loop.cpp
+  LIBS peregrine_decode peregrine_format nlohmann_json::nlohmann_json)
+
+# run / logits / bench called in-process (the dispatcher table lives in cli_commands.cpp).
+set(peregrine_decode_cli_dir ${CMAKE_SOURCE_DIR}/engine/tools)
+peregrine_test(test_engine_cli
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_engine_cli.cpp ${peregrine_decode_cli_dir}/cli_run.cpp
+          ${peregrine_decode_cli_dir}/cli_logits.cpp ${peregrine_decode_cli_dir}/cli_bench.cpp
+          ${peregrine_decode_cli_dir}/cli_decode_common.cpp ${peregrine_decode_cli_dir}/cli_args.cpp
+  LIBS peregrine_decode peregrine_format nlohmann_json::nlohmann_json)
+target_include_directories(test_engine_cli PRIVATE ${peregrine_decode_cli_dir})
