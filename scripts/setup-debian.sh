@@ -9,6 +9,7 @@ packages=(
   libsqlite3-dev
   qtbase5-dev libkf5syntaxhighlighting-dev qt6-base-dev libgl-dev
   libcmark-gfm-dev libcmark-gfm-extensions-dev
+  xvfb xauth
 )
 missing=()
 for p in "${packages[@]}"; do

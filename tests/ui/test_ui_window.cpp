@@ -1,0 +1,175 @@
+// The input box's keys, the conversation list, the status line and the main window's shortcuts and
+// remembered geometry.
+#include <QAction>
+#include <QApplication>
+#include <QClipboard>
+#include <QLineEdit>
+#include <QListView>
+#include <QSettings>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include "ui/chat_view.h"
+#include "ui/conversation_list.h"
+#include "ui/conversation_list_model.h"
+#include "ui/input_box.h"
+#include "ui/main_window.h"
+#include "ui/status_bar_widget.h"
+
+using namespace peregrine::ui;
+using peregrine::app::Conversation;
+using peregrine::app::Role;
+using peregrine::app::SearchHit;
+
+namespace {
+
+Conversation conversation(qint64 id, const QString& title) {
+  Conversation c;
+  c.id = id;
+  c.title = title;
+  c.updatedMs = 1700000000000 + id;
+  return c;
+}
+
+}  // namespace
+
+class WindowTest : public QObject {
+  Q_OBJECT
+ private slots:
+  void initTestCase() {
+    QVERIFY(settingsDir_.isValid());
+    QSettings::setDefaultFormat(QSettings::IniFormat);
+    QSettings::setPath(QSettings::IniFormat, QSettings::UserScope, settingsDir_.path());
+    QCoreApplication::setOrganizationName(QStringLiteral("PeregrineTest"));
+    QCoreApplication::setApplicationName(QStringLiteral("test_ui_window"));
+  }
+
+  void enterSendsShiftEnterBreaksEscStops() {
+    InputBox box;
+    box.show();
+    QSignalSpy send(&box, &InputBox::sendRequested);
+    QSignalSpy stop(&box, &InputBox::stopRequested);
+    QTest::keyClicks(box.editor(), QStringLiteral("first line"));
+    QTest::keyClick(box.editor(), Qt::Key_Return, Qt::ShiftModifier);
+    QTest::keyClicks(box.editor(), QStringLiteral("second"));
+    QCOMPARE(box.text(), QStringLiteral("first line\nsecond"));
+    QCOMPARE(send.count(), 0);
+    QTest::keyClick(box.editor(), Qt::Key_Return);
+    QCOMPARE(send.count(), 1);
+    QCOMPARE(send[0][0].toString(), QStringLiteral("first line\nsecond"));
+    QCOMPARE(box.text(), QString());
+    // Enter on an empty box sends nothing; while generating, Enter keeps the text.
+    QTest::keyClick(box.editor(), Qt::Key_Enter);
+    QCOMPARE(send.count(), 1);
+    box.setGenerating(true);
+    QTest::keyClicks(box.editor(), QStringLiteral("next"));
+    QTest::keyClick(box.editor(), Qt::Key_Return);
+    QCOMPARE(send.count(), 1);
+    QCOMPARE(box.text(), QStringLiteral("next"));
+    QTest::keyClick(box.editor(), Qt::Key_Escape);
+    QCOMPARE(stop.count(), 1);
+  }
+
+  void conversationListShowsRowsAndEmitsRequests() {
+    ConversationList list;
+    list.model()->setConversations({conversation(3, QStringLiteral("Ring buffers")),
+                                    conversation(2, QStringLiteral("")),
+                                    conversation(1, QStringLiteral("Trip plan"))});
+    QCOMPARE(list.model()->rowCount(), 3);
+    QCOMPARE(list.model()->index(0).data().toString(), QStringLiteral("Ring buffers"));
+    QCOMPARE(list.model()->index(1).data().toString(), QStringLiteral("New chat"));
+    QCOMPARE(list.model()->index(2).data(ConversationListModel::IdRole).toLongLong(), 1);
+
+    QSignalSpy selected(&list, &ConversationList::conversationSelected);
+    list.setCurrentConversation(1);  // programmatic: no signal
+    QCOMPARE(selected.count(), 0);
+    QCOMPARE(list.currentConversation(), 1);
+    list.view()->setCurrentIndex(list.model()->index(0));
+    QCOMPARE(selected.count(), 1);
+    QCOMPARE(selected[0][0].toLongLong(), 3);
+
+    QSignalSpy rename(&list, &ConversationList::renameRequested);
+    QVERIFY(list.model()->setData(list.model()->index(0), QStringLiteral("  Circular queues "), Qt::EditRole));
+    QCOMPARE(rename.count(), 1);
+    QCOMPARE(rename[0][0].toLongLong(), 3);
+    QCOMPARE(rename[0][1].toString(), QStringLiteral("Circular queues"));
+    QVERIFY(!list.model()->setData(list.model()->index(0), QStringLiteral("   "), Qt::EditRole));
+
+    QSignalSpy search(&list, &ConversationList::searchChanged);
+    QTest::keyClicks(list.searchField(), QStringLiteral("ring"));
+    QVERIFY(search.wait(2000));
+    QCOMPARE(search.count(), 1);  // debounced: one signal for four keys
+    QCOMPARE(search.last()[0].toString(), QStringLiteral("ring"));
+
+    SearchHit hit;
+    hit.conversation = conversation(3, QStringLiteral("Ring buffers"));
+    hit.snippet = QStringLiteral("…a ring buffer keeps…");
+    list.model()->setSearchHits({hit});
+    QCOMPARE(list.model()->rowCount(), 1);
+    QVERIFY(list.model()->index(0).data(Qt::ToolTipRole).toString().contains(hit.snippet));
+  }
+
+  void statusBarShowsModelBackendContextAndSpeed() {
+    StatusBarWidget status;
+    QCOMPARE(status.modelText(), QStringLiteral("No model loaded"));
+    status.setModel(QStringLiteral("Qwen3.6-35B-A3B Q4_K_M"));
+    status.setBackend(QStringLiteral("CUDA · H100"));
+    status.setContext(1234, 32768);
+    status.setTokensPerSecond(87.25);
+    QCOMPARE(status.modelText(), QStringLiteral("Qwen3.6-35B-A3B Q4_K_M"));
+    QCOMPARE(status.backendText(), QStringLiteral("CUDA · H100"));
+    QCOMPARE(status.contextText(), QStringLiteral("Context %1 / %2").arg(QLocale().toString(1234), QLocale().toString(32768)));
+    QVERIFY(status.speedText().startsWith(QStringLiteral("87.")));
+  }
+
+  void shortcutsReachTheirTargets() {
+    MainWindow window;
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    QCOMPARE(window.newChatAction()->shortcut(), QKeySequence(QStringLiteral("Ctrl+N")));
+    QCOMPARE(window.searchAction()->shortcut(), QKeySequence(QStringLiteral("Ctrl+F")));
+    QCOMPARE(window.focusInputAction()->shortcut(), QKeySequence(QStringLiteral("Ctrl+L")));
+    QCOMPARE(window.copyCodeAction()->shortcut(), QKeySequence(QStringLiteral("Ctrl+Shift+C")));
+
+    QSignalSpy newChat(&window, &MainWindow::newConversationRequested);
+    window.newChatAction()->trigger();
+    QCOMPARE(newChat.count(), 1);
+
+    QVERIFY(!window.copyLastCodeBlock());  // nothing to copy yet
+    MessageItem answer;
+    answer.id = 9;
+    answer.role = Role::Assistant;
+    answer.content = QStringLiteral("```py\nfirst()\n```\ntext\n```js\nlast();\n```\n");
+    window.chatView()->addMessage(answer);
+    QApplication::clipboard()->clear();
+    window.copyCodeAction()->trigger();
+    QCOMPARE(QApplication::clipboard()->text(), QStringLiteral("last();"));
+
+    window.activateWindow();
+    window.searchAction()->trigger();
+    QVERIFY(window.conversationList()->searchField()->hasFocus());
+    window.focusInputAction()->trigger();
+    QVERIFY(window.inputBox()->editor()->hasFocus());
+  }
+
+  void geometryIsRemembered() {
+    {
+      MainWindow window;
+      window.resize(1013, 677);
+      window.show();
+      QVERIFY(QTest::qWaitForWindowExposed(&window));
+      window.close();  // saves into QSettings
+    }
+    QSettings settings;
+    QVERIFY(settings.contains(QStringLiteral("window/geometry")));
+    MainWindow restored;
+    restored.restoreWindowState(settings);
+    QCOMPARE(restored.size(), QSize(1013, 677));
+  }
+
+ private:
+  QTemporaryDir settingsDir_;
+};
+
+QTEST_MAIN(WindowTest)
+#include "test_ui_window.moc"

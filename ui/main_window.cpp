@@ -1,0 +1,105 @@
+#include "ui/main_window.h"
+
+#include <QAction>
+#include <QCloseEvent>
+#include <QMenuBar>
+#include <QSettings>
+#include <QSplitter>
+#include <QStatusBar>
+#include <QVBoxLayout>
+
+#include "ui/chat_view.h"
+#include "ui/code_block.h"
+#include "ui/conversation_list.h"
+#include "ui/input_box.h"
+#include "ui/status_bar_widget.h"
+
+namespace peregrine::ui {
+
+MainWindow::MainWindow(QWidget* parent)
+    : QMainWindow(parent),
+      conversations_(new ConversationList),
+      chat_(new ChatView),
+      input_(new InputBox),
+      status_(new StatusBarWidget),
+      splitter_(new QSplitter(Qt::Horizontal)) {
+  setObjectName(QStringLiteral("mainWindow"));
+  setWindowTitle(QStringLiteral("Peregrine"));
+
+  auto* chatPane = new QWidget;
+  auto* chatLayout = new QVBoxLayout(chatPane);
+  chatLayout->setContentsMargins(0, 0, 0, 0);
+  chatLayout->setSpacing(0);
+  chatLayout->addWidget(chat_, 1);
+  chatLayout->addWidget(input_);
+
+  splitter_->setObjectName(QStringLiteral("mainSplitter"));
+  splitter_->addWidget(conversations_);
+  splitter_->addWidget(chatPane);
+  splitter_->setStretchFactor(0, 0);
+  splitter_->setStretchFactor(1, 1);
+  splitter_->setCollapsible(1, false);
+  splitter_->setSizes({260, 900});
+  setCentralWidget(splitter_);
+  statusBar()->addPermanentWidget(status_, 1);
+  statusBar()->setSizeGripEnabled(false);
+
+  QMenu* chatMenu = menuBar()->addMenu(tr("&Chat"));
+  newChat_ = addShortcut(tr("&New chat"), QKeySequence(QStringLiteral("Ctrl+N")));
+  search_ = addShortcut(tr("&Search chats"), QKeySequence(QStringLiteral("Ctrl+F")));
+  focusInput_ = addShortcut(tr("&Focus input"), QKeySequence(QStringLiteral("Ctrl+L")));
+  copyCode_ = addShortcut(tr("&Copy last code block"), QKeySequence(QStringLiteral("Ctrl+Shift+C")));
+  chatMenu->addActions({newChat_, search_, focusInput_, copyCode_});
+  chatMenu->addSeparator();
+  QAction* quit = chatMenu->addAction(tr("&Quit"));
+  quit->setShortcut(QKeySequence::Quit);
+  connect(quit, &QAction::triggered, this, &QWidget::close);
+
+  connect(newChat_, &QAction::triggered, this, &MainWindow::newConversationRequested);
+  connect(conversations_, &ConversationList::newConversationRequested, this,
+          &MainWindow::newConversationRequested);
+  connect(search_, &QAction::triggered, conversations_, &ConversationList::focusSearch);
+  connect(focusInput_, &QAction::triggered, input_, &InputBox::focusInput);
+  connect(copyCode_, &QAction::triggered, this, &MainWindow::copyLastCodeBlock);
+  resize(1200, 800);
+}
+
+QAction* MainWindow::addShortcut(const QString& text, const QKeySequence& keys) {
+  auto* action = new QAction(text, this);
+  action->setShortcut(keys);
+  action->setShortcutContext(Qt::WindowShortcut);
+  addAction(action);
+  return action;
+}
+
+bool MainWindow::copyLastCodeBlock() {
+  CodeBlock* block = chat_->lastCodeBlock();
+  if (!block) {
+    statusBar()->showMessage(tr("No code block to copy"), 3000);
+    return false;
+  }
+  block->copyToClipboard();
+  statusBar()->showMessage(tr("Copied the last code block (%1)").arg(block->languageLabel()), 3000);
+  return true;
+}
+
+void MainWindow::restoreWindowState(const QSettings& settings) {
+  const QByteArray geometry = settings.value(QStringLiteral("window/geometry")).toByteArray();
+  if (!geometry.isEmpty()) restoreGeometry(geometry);
+  const QByteArray split = settings.value(QStringLiteral("window/splitter")).toByteArray();
+  if (!split.isEmpty()) splitter_->restoreState(split);
+}
+
+void MainWindow::saveWindowState(QSettings& settings) const {
+  settings.setValue(QStringLiteral("window/geometry"), saveGeometry());
+  settings.setValue(QStringLiteral("window/splitter"), splitter_->saveState());
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+  QSettings settings;
+  saveWindowState(settings);
+  emit closing();
+  QMainWindow::closeEvent(event);
+}
+
+}  // namespace peregrine::ui

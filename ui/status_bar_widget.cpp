@@ -1,0 +1,75 @@
+#include "ui/status_bar_widget.h"
+
+#include <QFrame>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLocale>
+
+namespace peregrine::ui {
+namespace {
+
+QFrame* separator(QWidget* parent) {
+  auto* line = new QFrame(parent);
+  line->setFrameShape(QFrame::VLine);
+  line->setFrameShadow(QFrame::Sunken);
+  return line;
+}
+
+}  // namespace
+
+StatusBarWidget::StatusBarWidget(QWidget* parent)
+    : QWidget(parent),
+      model_(new QLabel(this)),
+      backend_(new QLabel(this)),
+      context_(new QLabel(this)),
+      speed_(new QLabel(this)) {
+  setObjectName(QStringLiteral("statusBarWidget"));
+  model_->setObjectName(QStringLiteral("statusModel"));
+  backend_->setObjectName(QStringLiteral("statusBackend"));
+  context_->setObjectName(QStringLiteral("statusContext"));
+  speed_->setObjectName(QStringLiteral("statusSpeed"));
+  model_->setToolTip(tr("Model"));
+  backend_->setToolTip(tr("Where the model runs"));
+  context_->setToolTip(tr("Tokens of this chat in the context window / its size"));
+  speed_->setToolTip(tr("Generation speed of the last answer"));
+  auto* layout = new QHBoxLayout(this);
+  layout->setContentsMargins(4, 0, 4, 0);
+  layout->setSpacing(8);
+  layout->addWidget(model_);
+  layout->addWidget(separator(this));
+  layout->addWidget(backend_);
+  layout->addWidget(separator(this));
+  layout->addWidget(context_);
+  layout->addWidget(separator(this));
+  layout->addWidget(speed_);
+  setModel({});
+  setBackend({});
+  setContext(0, 0);
+  setTokensPerSecond(-1);
+}
+
+void StatusBarWidget::setModel(const QString& model) {
+  model_->setText(model.isEmpty() ? tr("No model loaded") : model);
+}
+
+void StatusBarWidget::setBackend(const QString& backend) {
+  backend_->setText(backend.isEmpty() ? tr("—") : backend);
+}
+
+void StatusBarWidget::setContext(qint64 used, qint64 size) {
+  const QLocale locale;
+  context_->setText(size > 0 ? tr("Context %1 / %2").arg(locale.toString(used), locale.toString(size))
+                             : tr("Context —"));
+}
+
+void StatusBarWidget::setTokensPerSecond(double tokensPerSecond) {
+  speed_->setText(tokensPerSecond >= 0 ? tr("%1 tok/s").arg(tokensPerSecond, 0, 'f', 1)
+                                       : tr("— tok/s"));
+}
+
+QString StatusBarWidget::modelText() const { return model_->text(); }
+QString StatusBarWidget::backendText() const { return backend_->text(); }
+QString StatusBarWidget::contextText() const { return context_->text(); }
+QString StatusBarWidget::speedText() const { return speed_->text(); }
+
+}  // namespace peregrine::ui
