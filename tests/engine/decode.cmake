@@ -6,6 +6,7 @@ peregrine_test(test_sampler
 
 peregrine_test(test_engine
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_engine.cpp ${CMAKE_CURRENT_LIST_DIR}/test_engine_loop.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/test_engine_snapshot.cpp
   LIBS peregrine_decode peregrine_format nlohmann_json::nlohmann_json)
 
 # run / logits / bench called in-process (the dispatcher table lives in cli_commands.cpp).

@@ -9,6 +9,7 @@
 #include "peregrine/engine.h"
 #include "peregrine/tokenizer.h"
 #include "peregrine/gguf.h"
+#include "test_engine_events.h"
 #include "test_engine_util.h"
 
 namespace peregrine {
@@ -16,39 +17,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Waits for the closing event of `id` (Done, Error, ModelLoaded, Unloaded), collecting the rest.
-struct Outcome {
-  std::vector<Event> events;
-  std::vector<int32_t> ids;
-  std::string text;
-  int stats = 0;
-  const Event* last() const { return events.empty() ? nullptr : &events.back(); }
-  const event::Done* done() const { return last() ? last()->get_if<event::Done>() : nullptr; }
-  const event::Error* error() const { return last() ? last()->get_if<event::Error>() : nullptr; }
-};
-
-bool closes(const Event& e) {
-  return e.is<event::Done>() || e.is<event::Error>() || e.is<event::ModelLoaded>() || e.is<event::Unloaded>();
-}
-
-Outcome wait_for(Engine& engine, RequestId id, std::chrono::seconds limit = 60s) {
-  Outcome out;
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto e = engine.wait(100ms);
-    if (!e) continue;
-    EXPECT_EQ(e->request, id) << "event of another request";
-    if (auto* t = e->get_if<event::TokenText>()) {
-      out.ids.insert(out.ids.end(), t->ids.begin(), t->ids.end());
-      out.text += t->text;
-    }
-    if (e->is<event::StepStats>()) ++out.stats;
-    out.events.push_back(std::move(*e));
-    if (closes(out.events.back())) return out;
-  }
-  ADD_FAILURE() << "no closing event for request " << id;
-  return out;
-}
+using test::closes;
+using test::Outcome;
+using test::wait_for;
 
 ModelOptions options() {
   ModelOptions o;

@@ -8,7 +8,8 @@
 //
 // Requests are processed one at a time, in submission order. Every request produces exactly one
 // closing event: LoadModel -> ModelLoaded | Error, Generate -> Done | Error (TokenText and
-// StepStats come before it), Unload -> Unloaded. Each event carries the id of its request.
+// StepStats come before it), Snapshot -> SnapshotTaken | Error, Restore -> Restored | Error,
+// Unload -> Unloaded. Each event carries the id of its request.
 // A failed request (bad file, prompt too long, ...) yields an Error event and leaves the engine
 // usable. Cancel and cancel() act immediately from the calling thread (an atomic flag the
 // generation loop checks every step); a cancelled generation ends with Done{Cancelled}, one that
@@ -20,8 +21,10 @@
 //
 // The destructor cancels the running generation, drops queued requests and joins the thread.
 //
-// Not provided yet: Snapshot / Restore requests (sequence state to bytes and back). The model's
-// Sequence has no serialisation so far; they will be added here once it has.
+// Snapshot / Restore: the sequence state (KV caches, delta-net states, last outputs) and the ids
+// evaluated into it, as bytes (docs/engine.md has the format). A Generate after a Restore whose
+// prompt strictly extends those ids evaluates only the rest, in this engine or in another one
+// that loaded the same model file.
 #pragma once
 
 #include <chrono>
@@ -110,9 +113,21 @@ struct Cancel {
 
 struct Unload {};
 
+// Serialises the sequence at its current position (the state after the last Generate: its
+// prompt and every generated id except the last one sampled) -> event::SnapshotTaken.
+struct Snapshot {};
+
+// Loads bytes from event::SnapshotTaken (of this engine or another that loaded the same model)
+// into the sequence -> event::Restored. Bytes of another model, a corrupt or truncated buffer,
+// or positions beyond this load's context -> event::Error, and the sequence stays as it was.
+struct Restore {
+  std::vector<uint8_t> bytes;
+};
+
 }  // namespace request
 
-using Request = std::variant<request::LoadModel, request::Generate, request::Cancel, request::Unload>;
+using Request = std::variant<request::LoadModel, request::Generate, request::Cancel, request::Unload,
+                             request::Snapshot, request::Restore>;
 
 namespace event {
 
@@ -154,11 +169,22 @@ struct Error {
   std::string message;
 };
 
+struct SnapshotTaken {
+  std::vector<uint8_t> bytes;      // what request::Restore takes
+  int64_t n_past = 0;              // positions (= token ids) in the snapshot
+  uint64_t model_fingerprint = 0;  // Model::fingerprint() of the model it was taken with
+};
+
+struct Restored {
+  int64_t n_past = 0;  // the sequence's position now
+};
+
 }  // namespace event
 
 struct Event {
   RequestId request = 0;
-  std::variant<event::ModelLoaded, event::Unloaded, event::TokenText, event::StepStats, event::Done, event::Error>
+  std::variant<event::ModelLoaded, event::Unloaded, event::TokenText, event::StepStats, event::Done, event::Error,
+               event::SnapshotTaken, event::Restored>
       payload;
 
   template <class T>
@@ -182,6 +208,8 @@ class Engine {
   RequestId load_model(std::filesystem::path path, const ModelOptions& options = {});
   RequestId generate(request::Generate request);
   RequestId unload();
+  RequestId snapshot();
+  RequestId restore(std::vector<uint8_t> bytes);
   void cancel(RequestId target = 0);
 
   // The queue of events (empty when a callback was given).

@@ -12,6 +12,7 @@
 #include <span>
 #include <vector>
 
+#include "peregrine/activation_mode.h"
 #include "peregrine/error.h"
 #include "peregrine/model_config.h"
 #include "peregrine/tensor_type.h"
@@ -36,6 +37,11 @@ struct ModelOptions {
   // head_dim % 32 == 0).
   // The delta-net conv and recurrent states are always F32. See docs/state.md.
   TensorType kv_type = TensorType::F32;
+  // How the CPU backend multiplies quantized weights (activation_mode.h). Float (the default) is
+  // the float32 reference the fixture tests compare against; Quantized8 rounds activations to
+  // 8 bits like ggml-cpu and runs the AVX2 integer kernels (several times faster; what the CLI
+  // uses unless --float-activations). See docs/perf.md.
+  ActivationMode activations = ActivationMode::Float;
 };
 
 // Bytes one Sequence holds for its state, allocated once at Model::new_sequence for the whole
@@ -103,9 +109,22 @@ class Sequence {
   // weights, and the shared expert's gate sigmoid(ffn_gate_inp_shexp·h). Layer n_layer is the
   // MTP block. Empty for dense models.
   void set_capture_routing(bool on);
+
+  // Speculative decoding (docs/mtp.md): with a capacity of n > 0 tokens, every Model::evaluate of
+  // at most n tokens (and at most max_batch) keeps each delta-net layer's conv and recurrent
+  // state after every token of the call — running the delta rule in its recurrent form, token by
+  // token, so the arithmetic is that of single-token decoding — and Model::rollback can then
+  // return to any position of that call. Allocates n × (conv + recurrent state) once; 0 frees.
+  void set_delta_checkpoints(int64_t max_tokens);
+  int64_t delta_checkpoints() const;  // the capacity
   std::span<const int32_t> routing_experts(int64_t layer) const;  // [n_tokens][n_expert_used]
   std::span<const float> routing_weights(int64_t layer) const;    // [n_tokens][n_expert_used]
   std::span<const float> shared_expert_gates(int64_t layer) const;  // [n_tokens]
+  // The MoE FFN's input rows (after post_attention_norm) and its output rows (shared plus routed
+  // experts, before the residual add), [n_tokens][n_embd] each; tests check them against a
+  // reference implementation.
+  std::span<const float> moe_ffn_inputs(int64_t layer) const;
+  std::span<const float> moe_ffn_outputs(int64_t layer) const;
 
   struct Impl;
   Impl& impl() { return *impl_; }
@@ -144,6 +163,15 @@ class Model {
   std::span<const float> evaluate_mtp(Sequence& seq, std::span<const int32_t> tokens,
                                       std::span<const float> hidden_rows, int64_t start,
                                       bool want_all_logits);
+
+  // Moves the sequence back to `n_past`, which must lie inside the last evaluate call made with
+  // delta-net checkpoints (Sequence::set_delta_checkpoints): start < n_past <= seq.n_past().
+  // The delta-net states become those after token n_past − 1 (copied from the checkpoints, no
+  // forward pass), the KV caches are truncated (rows >= n_past are dropped), and logits() /
+  // hidden() become the rows of token n_past − 1 (logits empty if the call did not keep all of
+  // them). The MTP head's cache is not touched (evaluate_mtp may rewrite it from any position).
+  // Throws peregrine::Error when the position is outside the checkpointed range.
+  void rollback(Sequence& seq, int64_t n_past) const;
 
   // Sequence state as a value (docs/state.md). snapshot() serialises everything evaluate needs
   // to continue — positions, KV rows [0, n_past) of every attention layer, the MTP block's KV

@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "decode/engine_snapshot.h"
 #include "decode/generation_loop.h"
 #include "decode/loaded_model.h"
 #include "peregrine/error.h"
@@ -93,6 +94,8 @@ struct Engine::Impl {
   void handle(RequestId id, Request& request) {
     if (auto* load = std::get_if<request::LoadModel>(&request)) return handle_load(id, *load);
     if (auto* gen = std::get_if<request::Generate>(&request)) return handle_generate(id, *gen);
+    if (std::holds_alternative<request::Snapshot>(request)) return handle_snapshot(id);
+    if (auto* restore = std::get_if<request::Restore>(&request)) return handle_restore(id, *restore);
     if (std::holds_alternative<request::Unload>(request)) {
       loaded.reset();
       log::get("engine")->info("model unloaded");
@@ -132,6 +135,34 @@ struct Engine::Impl {
     } catch (const std::exception& e) {
       forget_cancel(id);
       log::get("engine")->warn("generate failed: {}", e.what());
+      emit(id, event::Error{e.what()});
+    }
+  }
+
+  void handle_snapshot(RequestId id) {
+    if (!loaded) return emit(id, event::Error{"snapshot: no model is loaded"});
+    try {
+      event::SnapshotTaken taken;
+      write_engine_snapshot(loaded->model(), loaded->sequence(), loaded->history(), taken.bytes);
+      taken.n_past = loaded->sequence().n_past();
+      taken.model_fingerprint = loaded->model().fingerprint();
+      log::get("engine")->debug("snapshot at position {}: {} bytes", taken.n_past, taken.bytes.size());
+      emit(id, std::move(taken));
+    } catch (const std::exception& e) {
+      log::get("engine")->warn("snapshot failed: {}", e.what());
+      emit(id, event::Error{e.what()});
+    }
+  }
+
+  void handle_restore(RequestId id, const request::Restore& restore) {
+    if (!loaded) return emit(id, event::Error{"restore: no model is loaded"});
+    try {
+      // Validates everything before touching the sequence or the id list.
+      read_engine_snapshot(loaded->model(), loaded->sequence(), loaded->history(), restore.bytes);
+      log::get("engine")->debug("restored position {}", loaded->sequence().n_past());
+      emit(id, event::Restored{loaded->sequence().n_past()});
+    } catch (const std::exception& e) {
+      log::get("engine")->warn("restore refused: {}", e.what());
       emit(id, event::Error{e.what()});
     }
   }
@@ -212,6 +243,8 @@ RequestId Engine::load_model(std::filesystem::path path, const ModelOptions& opt
 
 RequestId Engine::generate(request::Generate request) { return submit(std::move(request)); }
 RequestId Engine::unload() { return submit(request::Unload{}); }
+RequestId Engine::snapshot() { return submit(request::Snapshot{}); }
+RequestId Engine::restore(std::vector<uint8_t> bytes) { return submit(request::Restore{std::move(bytes)}); }
 void Engine::cancel(RequestId target) { submit(request::Cancel{target}); }
 
 std::optional<Event> Engine::poll() { return impl_->poll(); }

@@ -57,6 +57,7 @@ void Qwen35Forward::trunk_step(Sequence::Impl& seq, std::span<const int32_t> tok
                                const StepOutputs& out) {
   const int64_t T = static_cast<int64_t>(tokens.size()), n = c_.n_embd;
   set_positions(start, T);
+  record_checkpoints_ = seq.record_checkpoints;
   be_.get_rows(w_.token_embd, tokens, x_.data());  // no scaling
   for (int64_t il = 0; il < c_.n_layer; ++il) {
     if (out.layer_inputs) be_.copy_2d(x_.data(), n, out.layer_inputs + il * out.layer_stride, n, T, n);
@@ -108,9 +109,18 @@ void Qwen35Forward::delta_net_mixer(const DeltaNetWeights& w, DeltaNetState& sta
   be_.matmul(w.beta, in, beta_in_.data(), T);   // [T][Hv]
   be_.matmul(w.alpha, in, alpha_.data(), T);    // [T][Hv]
 
-  // Causal depthwise conv over q|k|v (not z), with the rolling state, then SiLU.
-  be_.conv1d_silu(qkv_.data(), channels, T, channels, w.conv1d.data(), c_.ssm_conv_kernel, state.conv.data(),
-                  conv_.data());
+  // Causal depthwise conv over q|k|v (not z), with the rolling state, then SiLU. When the step
+  // keeps checkpoints, the conv runs token by token and the state after each is saved.
+  if (record_checkpoints_) {
+    for (int64_t t = 0; t < T; ++t) {
+      be_.conv1d_silu(qkv_.data() + t * channels, channels, 1, channels, w.conv1d.data(), c_.ssm_conv_kernel,
+                      state.conv.data(), conv_.data() + t * channels);
+      std::copy(state.conv.begin(), state.conv.end(), state.conv_slot(t));
+    }
+  } else {
+    be_.conv1d_silu(qkv_.data(), channels, T, channels, w.conv1d.data(), c_.ssm_conv_kernel, state.conv.data(),
+                    conv_.data());
+  }
   const HeadView q{conv_.data(), T, hk, d, channels, d};
   const HeadView k{conv_.data() + key_dim, T, hk, d, channels, d};
   const HeadView v{conv_.data() + 2 * key_dim, T, hv, d, channels, d};
@@ -126,7 +136,9 @@ void Qwen35Forward::delta_net_mixer(const DeltaNetWeights& w, DeltaNetState& sta
   const HeadView core = dense(core_.data(), T, hv, d);
   const bool chunked = options_.delta_rule == DeltaRuleMode::Chunked ||
                        (options_.delta_rule == DeltaRuleMode::Auto && T > 1);
-  if (chunked)
+  if (record_checkpoints_)
+    delta_net_recorded(state, q, k, v, core, T);
+  else if (chunked)
     be_.delta_rule_chunked(dims, q, k, v, g_.data(), beta_.data(), state.recurrent.data(), core,
                            options_.delta_chunk);
   else
@@ -135,6 +147,26 @@ void Qwen35Forward::delta_net_mixer(const DeltaNetWeights& w, DeltaNetState& sta
   // Per-head RMSNorm with the shared ssm_norm, times silu(z), then the output projection.
   be_.gated_rmsnorm_heads(core, dense(z_.data(), T, hv, d), w.norm.data(), c_.rms_eps);
   be_.matmul(w.out, core_.data(), out, T);
+}
+
+// Speculative verification: the recurrent form one token at a time (the same arithmetic as
+// single-token decoding), saving the recurrent state after each token so that Model::rollback
+// can return to any position of the step.
+void Qwen35Forward::delta_net_recorded(DeltaNetState& state, const HeadView& q,
+                                       const HeadView& k, const HeadView& v, const HeadView& core, int64_t T) {
+  const int64_t hv = c_.ssm_time_step_rank;
+  const DeltaNetDims dims{c_.ssm_group_count, hv, c_.ssm_state_size};
+  auto token = [](const HeadView& x, int64_t t) {
+    HeadView one = x;
+    one.data = x.data + t * x.token_stride;
+    one.n_tokens = 1;
+    return one;
+  };
+  for (int64_t t = 0; t < T; ++t) {
+    be_.delta_rule_recurrent(dims, token(q, t), token(k, t), token(v, t), g_.data() + t * hv, beta_.data() + t * hv,
+                             state.recurrent.data(), token(core, t));
+    std::copy(state.recurrent.begin(), state.recurrent.end(), state.recurrent_slot(t));
+  }
 }
 
 // ---- gated full-attention mixer -------------------------------------------------------------
@@ -206,6 +238,10 @@ void Qwen35Forward::moe_ffn(const FfnWeights& w, const float* in, float* out, Ro
     swiglu_ffn(w.gate_exps.rows(e * w.exps_stride, ff), w.up_exps.rows(e * w.exps_stride, ff),
                w.down_exps.rows(e * n, n), expert_x_.data(), expert_out_.data(), m);
     be_.scatter_add_rows(expert_out_.data(), rows, expert_row_w_.data(), n, out);
+  }
+  if (routing) {
+    routing->ffn_inputs.insert(routing->ffn_inputs.end(), in, in + T * n);
+    routing->ffn_outputs.insert(routing->ffn_outputs.end(), out, out + T * n);
   }
 }
 

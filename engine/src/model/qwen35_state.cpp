@@ -43,9 +43,50 @@ SequenceMemory Sequence::Impl::memory() const {
   return m;
 }
 
+void Sequence::Impl::set_checkpoint_capacity(int64_t tokens) {
+  checkpoint_capacity = tokens;
+  checkpoint_count = 0;
+  for (auto& d : delta) {
+    if (d.conv.empty()) continue;
+    d.conv_slots.assign(tokens * d.conv.size(), 0.0f);
+    d.recurrent_slots.assign(tokens * d.recurrent.size(), 0.0f);
+    d.conv_slots.shrink_to_fit();
+    d.recurrent_slots.shrink_to_fit();
+  }
+}
+
+void Sequence::Impl::rollback(int64_t position, int64_t n_vocab, int64_t n_embd) {
+  if (position == n_past) return;
+  const int64_t rows = checkpoint_tokens;
+  const int64_t slot = position - checkpoint_start - 1;
+  for (auto& d : delta) {
+    if (d.conv.empty()) continue;
+    std::copy_n(d.conv_slot(slot), d.conv.size(), d.conv.begin());
+    std::copy_n(d.recurrent_slot(slot), d.recurrent.size(), d.recurrent.begin());
+  }
+  // KV rows at or after `position` are never read again (attention reads rows up to the query's
+  // position) and the next evaluate overwrites them: moving n_past back truncates the cache.
+  // The outputs become those of the new last token, as if the call had ended there; without
+  // all logits that row was never computed, so logits() is then empty.
+  if (!checkpoint_outputs_saved) {
+    std::swap(hidden, checkpoint_hidden);
+    std::swap(logits, checkpoint_logits);
+    checkpoint_outputs_saved = true;
+  }
+  hidden.clear();
+  logits.clear();
+  if (static_cast<int64_t>(checkpoint_hidden.size()) == rows * n_embd)
+    hidden.assign(checkpoint_hidden.begin() + slot * n_embd, checkpoint_hidden.begin() + (slot + 1) * n_embd);
+  if (static_cast<int64_t>(checkpoint_logits.size()) == rows * n_vocab)
+    logits.assign(checkpoint_logits.begin() + slot * n_vocab, checkpoint_logits.begin() + (slot + 1) * n_vocab);
+  n_past = position;
+  checkpoint_count = position - checkpoint_start;
+}
+
 void Sequence::Impl::reset() {
   n_past = 0;
   mtp_n_past = 0;
+  checkpoint_count = 0;
   // KV rows past n_past are never read, so only the recurrent states need clearing.
   for (auto& d : delta) {
     std::fill(d.conv.begin(), d.conv.end(), 0.0f);
@@ -77,6 +118,11 @@ std::span<const float> Sequence::mtp_hidden() const { return impl_->mtp_hidden; 
 void Sequence::set_capture_layer_inputs(bool on) { impl_->capture_layer_inputs = on; }
 std::span<const float> Sequence::layer_inputs() const { return impl_->layer_inputs; }
 void Sequence::set_capture_routing(bool on) { impl_->capture_routing = on; }
+void Sequence::set_delta_checkpoints(int64_t max_tokens) {
+  if (max_tokens < 0) throw Error("set_delta_checkpoints: negative capacity " + std::to_string(max_tokens));
+  impl_->set_checkpoint_capacity(max_tokens);
+}
+int64_t Sequence::delta_checkpoints() const { return impl_->checkpoint_capacity; }
 
 namespace {
 const RoutingCapture& routing_of(const Sequence::Impl& impl, int64_t layer) {
@@ -91,5 +137,7 @@ std::span<const float> Sequence::routing_weights(int64_t layer) const { return r
 std::span<const float> Sequence::shared_expert_gates(int64_t layer) const {
   return routing_of(*impl_, layer).shared_gates;
 }
+std::span<const float> Sequence::moe_ffn_inputs(int64_t layer) const { return routing_of(*impl_, layer).ffn_inputs; }
+std::span<const float> Sequence::moe_ffn_outputs(int64_t layer) const { return routing_of(*impl_, layer).ffn_outputs; }
 
 }  // namespace peregrine

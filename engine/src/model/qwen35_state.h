@@ -29,6 +29,12 @@ struct KvCache {
 struct DeltaNetState {
   std::vector<float> conv;
   std::vector<float> recurrent;
+  // Speculative verification (Sequence::set_delta_checkpoints): slot t holds the conv and
+  // recurrent state after token t of the last checkpointed evaluate, so the layer can roll back
+  // to any position of that call without a second forward pass. Empty when off.
+  std::vector<float> conv_slots, recurrent_slots;
+  float* conv_slot(int64_t t) { return conv_slots.data() + t * conv.size(); }
+  float* recurrent_slot(int64_t t) { return recurrent_slots.data() + t * recurrent.size(); }
 };
 
 // The routing of one MoE layer over the tokens of the last call (diagnosis only).
@@ -36,10 +42,14 @@ struct RoutingCapture {
   std::vector<int32_t> experts;
   std::vector<float> weights;
   std::vector<float> shared_gates;
+  std::vector<float> ffn_inputs;   // [n_tokens][n_embd]: the normed rows the MoE FFN read
+  std::vector<float> ffn_outputs;  // [n_tokens][n_embd]: what it added to the residual stream
   void clear() {
     experts.clear();
     weights.clear();
     shared_gates.clear();
+    ffn_inputs.clear();
+    ffn_outputs.clear();
   }
 };
 
@@ -55,6 +65,21 @@ struct Sequence::Impl {
   std::vector<KvCache> kv;             // per trunk layer; empty for delta-net layers
   std::vector<DeltaNetState> delta;    // per trunk layer; empty for attention layers
   KvCache mtp_kv;                      // the MTP block's own cache (empty without MTP)
+
+  // Delta-net checkpoints for rollback (see DeltaNetState): capacity in tokens per call, and the
+  // positions [checkpoint_start, checkpoint_start + checkpoint_count) the slots describe
+  // (count 0: nothing to roll back to).
+  int64_t checkpoint_capacity = 0;
+  int64_t checkpoint_start = 0;
+  int64_t checkpoint_count = 0;
+  int64_t checkpoint_tokens = 0;    // tokens of that call (count shrinks on rollback, this not)
+  bool record_checkpoints = false;  // set by Model::evaluate for the step being run
+  // The checkpointed call's full outputs, moved here by the first rollback after it (so a second
+  // rollback still finds every row); valid while checkpoint_outputs_saved.
+  std::vector<float> checkpoint_logits, checkpoint_hidden;
+  bool checkpoint_outputs_saved = false;
+  void set_checkpoint_capacity(int64_t tokens);
+  void rollback(int64_t position, int64_t n_vocab, int64_t n_embd);  // Model::rollback, after its checks
 
   // Outputs of the last calls (resized per call; capacity only grows).
   std::vector<float> logits, hidden, mtp_logits, mtp_hidden;
