@@ -108,7 +108,11 @@ int SpeculativeDecoder::draft(int32_t last, int k, TargetDistribution& target,
   for (int i = 0; i < k; ++i) {
     if (i > 0) {
       if (cancelled && cancelled()) break;
-      model_.evaluate_mtp(seq_, std::span<const int32_t>(&drafts_.back(), 1), seq_.mtp_hidden(), P + i, false);
+      // The head's own row of the previous draft (the last row: the first call also wrote the
+      // pending rows) is the next input.
+      const std::span<const float> prev = seq_.mtp_hidden().last(static_cast<size_t>(n_embd_));
+      chain_hidden_.assign(prev.begin(), prev.end());
+      model_.evaluate_mtp(seq_, std::span<const int32_t>(&drafts_.back(), 1), chain_hidden_, P + i, false);
     }
     const auto q = target.distribution(seq_.mtp_logits());
     q_[i].assign(q.begin(), q.end());

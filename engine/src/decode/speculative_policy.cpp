@@ -3,13 +3,13 @@
 // Adaptive k maximises expected output tokens per unit of step time: with a_i the running
 // acceptance rate of draft position i (given that position i − 1 was accepted), a step with k
 // drafts yields E(k) = 1 + Σ_{i<k} Π_{j≤i} a_j tokens and costs k·c_draft + c_verify(k), both
-// costs measured on this machine. k = 0 (a plain step) wins when drafts are rarely accepted;
+// costs measured on this machine (verify as a linear function of k). k = 0 (a plain step) wins when drafts are rarely accepted;
 // every kProbeEvery steps one step drafts one more than the best, so that the estimates of the
 // positions past the chosen k stay fresh.
 #include <algorithm>
 #include <cmath>
 
-#include "peregrine/speculative.h"
+#include "decode/speculative_policy.h"
 
 namespace peregrine {
 namespace {
@@ -30,17 +30,27 @@ double SpeculativeStats::mean_accepted() const {
 SamplerTarget::SamplerTarget(Sampler& sampler)
     : sampler_(sampler), rng_(sampler.params().seed ^ 0x9e3779b97f4a7c15ull) {}
 
+int best_draft_length(const std::array<double, kMaxDraftLength>& accept_rates, double draft_cost,
+                      const std::array<double, kMaxDraftLength + 1>& verify_costs) {
+  int best = 0;
+  double best_rate = 0, expected = 1, reach = 1;
+  for (int k = 0; k <= kMaxDraftLength; ++k) {
+    if (k > 0) {
+      reach *= accept_rates[k - 1];
+      expected += reach;
+    }
+    const double rate = expected / (k * draft_cost + verify_costs[k]);
+    if (rate > best_rate * (1 + 1e-12)) {
+      best_rate = rate;
+      best = k;
+    }
+  }
+  return best;
+}
+
 double SpeculativeDecoder::verify_cost(int k) const {
-  if (verify_cost_ms_[k] > 0) return verify_cost_ms_[k];
-  // Nearest measured length, scaled by a per-position increment: from two measured lengths when
-  // there are two, otherwise 10 % of a single-position step per extra position.
-  int lo = -1, hi = -1;
-  for (int j = 0; j <= kMaxDraftLength; ++j)
-    if (verify_cost_ms_[j] > 0) (lo < 0 ? lo : hi) = j;
-  if (lo < 0) return 1.0 + 0.1 * k;
-  double slope = 0.1 * verify_cost_ms_[lo] / (1.0 + 0.1 * lo);
-  if (hi >= 0) slope = std::max(0.0, (verify_cost_ms_[hi] - verify_cost_ms_[lo]) / (hi - lo));
-  return verify_cost_ms_[lo] + slope * (k - lo);
+  if (verify_base_ms_ <= 0) return 1.0 + 0.1 * k;  // nothing measured yet: only ratios matter
+  return verify_base_ms_ + verify_per_draft_ms_ * k;
 }
 
 int SpeculativeDecoder::next_draft_length() const {
@@ -53,22 +63,17 @@ void SpeculativeDecoder::update_costs(int k, int accepted, double draft_ms, doub
   for (int i = 0; i < k && i <= accepted; ++i)
     accept_rate_[i] = accept_rate_[i] + kRateWeight * ((i < accepted ? 1.0 : 0.0) - accept_rate_[i]);
   if (k > 0) draft_cost_ms_ = ema(draft_cost_ms_, draft_ms / k, kCostWeight);
-  verify_cost_ms_[k] = ema(verify_cost_ms_[k], verify_ms, kCostWeight);
-
-  const double c_draft = draft_cost_ms_ > 0 ? draft_cost_ms_ : 0.1 * verify_cost(0);
-  int best = 0;
-  double best_rate = 0, expected = 1, reach = 1;
-  for (int j = 0; j <= kMaxDraftLength; ++j) {
-    if (j > 0) {
-      reach *= accept_rate_[j - 1];
-      expected += reach;
-    }
-    const double rate = expected / (j * c_draft + verify_cost(j));
-    if (rate > best_rate) {
-      best_rate = rate;
-      best = j;
-    }
+  if (k == 0 || verify_base_ms_ <= 0) {
+    verify_base_ms_ = ema(verify_base_ms_, std::max(1e-6, verify_ms - verify_per_draft_ms_ * k), kCostWeight);
+  } else {
+    const double per_draft = std::max(0.0, (verify_ms - verify_base_ms_) / k);
+    verify_per_draft_ms_ = ema(verify_per_draft_ms_, per_draft, kCostWeight);
+    verify_base_ms_ = ema(verify_base_ms_, std::max(1e-6, verify_ms - verify_per_draft_ms_ * k), kCostWeight);
   }
+
+  std::array<double, kMaxDraftLength + 1> verify{};
+  for (int j = 0; j <= kMaxDraftLength; ++j) verify[j] = verify_cost(j);
+  int best = best_draft_length(accept_rate_, draft_cost_ms_ > 0 ? draft_cost_ms_ : 0.1 * verify[0], verify);
   if (++steps_since_probe_ >= kProbeEvery) {
     steps_since_probe_ = 0;
     best = std::min(best + 1, kMaxDraftLength);
