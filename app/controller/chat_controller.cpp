@@ -1,0 +1,392 @@
+#include "controller/chat_controller.h"
+
+#include <utility>
+
+#include <QAction>
+#include <QJsonObject>
+#include <QMenu>
+#include <QMenuBar>
+#include <QStatusBar>
+
+#include "bridge/demo_model.h"
+#include "bridge/engine_client.h"
+#include "core/conversation_store.h"
+#include "ui/chat_view.h"
+#include "ui/conversation_list.h"
+#include "ui/conversation_list_model.h"
+#include "ui/input_box.h"
+#include "ui/main_window.h"
+#include "ui/message_widget.h"
+#include "ui/status_bar_widget.h"
+
+namespace peregrine::app {
+namespace {
+
+std::string utf8(const QString& text) { return text.toStdString(); }
+
+// The menu of the window that holds action (the widgets put their actions in a "Chat" menu).
+QMenu* menuHolding(ui::MainWindow& window, QAction* action) {
+  for (QMenu* menu : window.menuBar()->findChildren<QMenu*>()) {
+    if (menu->actions().contains(action)) return menu;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+ChatController::ChatController(ui::MainWindow& window, ConversationStore& store, EngineClient& engine,
+                               QObject* parent)
+    : ChatController(window, store, engine, Options{}, parent) {}
+
+ChatController::ChatController(ui::MainWindow& window, ConversationStore& store, EngineClient& engine,
+                               Options options, QObject* parent)
+    : QObject(parent), window_(window), store_(store), engine_(engine), options_(options) {
+  qRegisterMetaType<MessageState>("peregrine::app::MessageState");
+  flushTimer_.setInterval(options_.flushTimerMs);
+  connect(&flushTimer_, &QTimer::timeout, this, [this] { store_.flushIfDue(); });
+  connectWindow();
+  connectEngine();
+  refreshList();
+}
+
+ChatController::~ChatController() { shutdown(); }
+
+void ChatController::connectWindow() {
+  ui::ConversationList* list = window_.conversationList();
+  connect(list, &ui::ConversationList::conversationSelected, this, &ChatController::openConversation);
+  connect(&window_, &ui::MainWindow::newConversationRequested, this, &ChatController::newConversation);
+  connect(list, &ui::ConversationList::renameRequested, this, [this](qint64 id, const QString& title) {
+    store_.renameConversation(id, title);
+    refreshList();
+  });
+  connect(list, &ui::ConversationList::deleteRequested, this, &ChatController::deleteConversation);
+  connect(list, &ui::ConversationList::searchChanged, this, [this](const QString& query) {
+    query_ = query;
+    refreshList();
+  });
+  connect(window_.inputBox(), &ui::InputBox::sendRequested, this, &ChatController::send);
+  connect(window_.inputBox(), &ui::InputBox::stopRequested, this, &ChatController::stop);
+  connect(window_.chatView(), &ui::ChatView::branchRequested, this, &ChatController::switchBranch);
+  connect(window_.chatView(), &ui::ChatView::regenerateRequested, this, &ChatController::regenerate);
+  connect(window_.chatView(), &ui::ChatView::editRequested, this, &ChatController::beginEdit);
+  connect(&window_, &ui::MainWindow::closing, this, &ChatController::shutdown);
+
+  // Chat menu additions: the per-chat Thinking toggle and undo of the last delete.
+  thinkingAction_ = new QAction(tr("&Thinking"), this);
+  thinkingAction_->setObjectName(QStringLiteral("thinkingAction"));
+  thinkingAction_->setCheckable(true);
+  thinkingAction_->setChecked(thinkingEnabled());
+  thinkingAction_->setToolTip(tr("Let the model think before it answers (per chat)"));
+  connect(thinkingAction_, &QAction::toggled, this, &ChatController::setThinkingEnabled);
+  connect(this, &ChatController::thinkingEnabledChanged, thinkingAction_, &QAction::setChecked);
+  undoDeleteAction_ = new QAction(tr("&Undo delete chat"), this);
+  undoDeleteAction_->setObjectName(QStringLiteral("undoDeleteAction"));
+  undoDeleteAction_->setEnabled(false);
+  connect(undoDeleteAction_, &QAction::triggered, this, &ChatController::undoDelete);
+  if (QMenu* chatMenu = menuHolding(window_, window_.newChatAction())) {
+    // Before the separator that precedes Quit.
+    QAction* before = chatMenu->actions().value(chatMenu->actions().size() - 2);
+    chatMenu->insertActions(before, {thinkingAction_, undoDeleteAction_});
+  }
+}
+
+void ChatController::connectEngine() {
+  connect(&engine_, &EngineClient::thinkingText, this, &ChatController::onThinkingText);
+  connect(&engine_, &EngineClient::thinkingFinished, this, &ChatController::onThinkingFinished);
+  connect(&engine_, &EngineClient::tokenText, this, &ChatController::onTokenText);
+  connect(&engine_, &EngineClient::stats, this, &ChatController::onProgress);
+  connect(&engine_, &EngineClient::finished, this, &ChatController::onFinished);
+  connect(&engine_, &EngineClient::error, this, &ChatController::onError);
+}
+
+void ChatController::refreshList() {
+  ui::ConversationListModel* model = window_.conversationList()->model();
+  if (query_.isEmpty()) {
+    model->setConversations(store_.listConversations());
+  } else {
+    model->setSearchHits(store_.search(query_));
+  }
+  window_.conversationList()->setCurrentConversation(conversation_);
+}
+
+void ChatController::openConversation(qint64 conversationId) {
+  if (isGenerating() && conversationId != conversation_) {
+    showMessage(tr("Stop the answer (Esc) before switching chats"));
+    window_.conversationList()->setCurrentConversation(conversation_);
+    return;
+  }
+  if (conversationId != conversation_) editing_ = kNoMessage;
+  conversation_ = conversationId;
+  QList<ui::MessageItem> items;
+  if (conversationId) {
+    for (const Message& m : store_.currentPath(conversationId)) {
+      items << ui::messageItemFrom(m, store_.siblings(m.id));
+    }
+  }
+  window_.chatView()->setMessages(items);
+  window_.conversationList()->setCurrentConversation(conversationId);
+  emit thinkingEnabledChanged(thinkingEnabled());
+}
+
+void ChatController::newConversation() {
+  if (isGenerating()) {
+    showMessage(tr("Stop the answer (Esc) before starting a new chat"));
+    return;
+  }
+  conversation_ = store_.createConversation();
+  refreshList();
+  openConversation(conversation_);
+  window_.inputBox()->focusInput();
+}
+
+void ChatController::deleteConversation(qint64 conversationId) {
+  if (isGenerating() && conversationId == conversation_) {
+    showMessage(tr("Stop the answer (Esc) before deleting this chat"));
+    return;
+  }
+  store_.deleteConversation(conversationId);
+  lastDeleted_ = conversationId;
+  undoDeleteAction_->setEnabled(true);
+  if (conversationId == conversation_) {
+    conversation_ = 0;
+    window_.chatView()->clear();
+  }
+  refreshList();
+  showMessage(tr("Chat deleted (Chat → Undo delete chat brings it back)"), 8000);
+}
+
+void ChatController::undoDelete() {
+  if (!lastDeleted_) return;
+  store_.restoreConversation(lastDeleted_);
+  const qint64 restored = std::exchange(lastDeleted_, 0);
+  undoDeleteAction_->setEnabled(false);
+  refreshList();
+  if (!isGenerating()) openConversation(restored);
+}
+
+bool ChatController::thinkingEnabled() const {
+  if (!conversation_) return true;
+  const std::optional<Conversation> c = store_.conversation(conversation_);
+  return !c || c->settings.value(QLatin1String(kThinkingKey)).toBool(true);
+}
+
+void ChatController::setThinkingEnabled(bool enabled) {
+  if (enabled == thinkingEnabled()) return;
+  if (!conversation_) conversation_ = store_.createConversation();
+  QJsonObject settings = store_.conversation(conversation_)->settings;
+  settings.insert(QLatin1String(kThinkingKey), enabled);
+  store_.setConversationSettings(conversation_, settings);
+  refreshList();
+  emit thinkingEnabledChanged(enabled);
+}
+
+void ChatController::setWelcomeText(const QString& html) {
+  welcome_ = html;
+  window_.chatView()->setPlaceholderText(html);
+}
+
+void ChatController::send(const QString& text) {
+  if (isGenerating() || text.trimmed().isEmpty()) return;
+  if (!engine_.hasModel() && engine_.state() != EngineClient::State::Loading) {
+    window_.inputBox()->setText(text);  // keep what was typed
+    showMessage(tr("No model is loaded: choose one in the Model menu"), 8000);
+    emit generationFailed(tr("No model is loaded"));
+    return;
+  }
+  if (!conversation_) conversation_ = store_.createConversation();
+  const QList<Message> path = store_.currentPath(conversation_);
+  qint64 parent = path.isEmpty() ? kNoMessage : path.last().id;
+  if (editing_) {
+    // An edit is a sibling of the edited message: same parent, the original stays as a branch.
+    const std::optional<Message> edited = store_.message(std::exchange(editing_, kNoMessage));
+    if (edited && edited->conversationId == conversation_) parent = edited->parentId;
+  }
+  // Committed before the engine is asked: a crash during the answer never loses the question.
+  const qint64 question = store_.appendUserMessage(conversation_, parent, text);
+  openConversation(conversation_);
+  refreshList();
+  startAnswer(question);
+}
+
+GenerationRequest ChatController::requestFor(qint64 parentId) const {
+  GenerationRequest request;
+  const std::optional<Conversation> conversation = store_.conversation(conversation_);
+  const QJsonObject settings = conversation ? conversation->settings : QJsonObject{};
+  const QString system = settings.value(QLatin1String(kSystemPromptKey)).toString();
+  if (!system.isEmpty()) request.messages.push_back({"system", utf8(system), std::nullopt, {}, {}, {}});
+  for (const Message& m : store_.pathTo(parentId)) {
+    if (m.role == Role::User) {
+      request.messages.push_back({"user", utf8(m.content), std::nullopt, {}, {}, {}});
+    } else if (m.role == Role::Assistant) {
+      request.messages.push_back({"assistant", utf8(m.content), utf8(m.thinking), {}, {}, {}});
+    } else if (m.role == Role::System) {
+      request.messages.push_back({"system", utf8(m.content), std::nullopt, {}, {}, {}});
+    }
+  }
+  request.options.enable_thinking = settings.value(QLatin1String(kThinkingKey)).toBool(true);
+  // The model card's recommended sampling for each mode (docs: QWEN36.md §8).
+  request.sampling = request.options.enable_thinking ? peregrine::SamplingParams::thinking_general()
+                                                     : peregrine::SamplingParams::instruct();
+  request.maxTokens = options_.maxTokens;
+  request.ignoreEos = options_.ignoreEos;
+  return request;
+}
+
+void ChatController::startAnswer(qint64 parentId) {
+  const GenerationRequest request = requestFor(parentId);
+  QJsonObject sampling{{QStringLiteral("temperature"), double(request.sampling.temperature)},
+                       {QStringLiteral("top_p"), double(request.sampling.top_p)},
+                       {QStringLiteral("top_k"), request.sampling.top_k},
+                       {QStringLiteral("min_p"), double(request.sampling.min_p)},
+                       {QStringLiteral("presence_penalty"), double(request.sampling.presence_penalty)},
+                       {QStringLiteral("max_tokens"), request.maxTokens},
+                       {QStringLiteral("thinking"), request.options.enable_thinking}};
+  QString model = engine_.model() ? engine_.model()->name : QString();
+  if (engine_.model() && DemoModel::isDemo(engine_.model()->path)) model = DemoModel::displayName();
+  answer_ = store_.beginAssistantMessage(conversation_, parentId, model, sampling);
+  viewInThinking_ = false;
+  stopRequested_ = false;
+  ui::MessageItem item;
+  item.id = answer_;
+  item.role = Role::Assistant;
+  item.streaming = true;
+  window_.chatView()->addMessage(item);
+  window_.inputBox()->setGenerating(true);
+  flushTimer_.start();
+  generation_ = engine_.generate(request);
+}
+
+void ChatController::onThinkingText(quint64 id, const QString& piece) {
+  if (id != generation_ || !answer_) return;
+  if (!viewInThinking_) {
+    window_.chatView()->appendToMessage(answer_, QStringLiteral("<think>"));
+    viewInThinking_ = true;
+  }
+  window_.chatView()->appendToMessage(answer_, piece);
+  store_.appendStreamText(answer_, piece, StreamPart::Thinking);
+}
+
+void ChatController::onThinkingFinished(quint64 id) {
+  if (id != generation_ || !answer_ || !viewInThinking_) return;
+  window_.chatView()->appendToMessage(answer_, QStringLiteral("</think>\n\n"));
+  viewInThinking_ = false;
+}
+
+void ChatController::onTokenText(quint64 id, const QString& piece) {
+  if (id != generation_ || !answer_) return;
+  if (viewInThinking_) onThinkingFinished(id);
+  window_.chatView()->appendToMessage(answer_, piece);
+  store_.appendStreamText(answer_, piece, StreamPart::Content);
+}
+
+void ChatController::onProgress(quint64 id, const GenerationProgress& progress) {
+  if (id != generation_) return;
+  const qint64 size = engine_.model() ? engine_.model()->contextLength : 0;
+  window_.statusWidget()->setContext(progress.contextUsed, size);
+  window_.statusWidget()->setTokensPerSecond(progress.tokensPerSecond);
+}
+
+void ChatController::onFinished(quint64 id, const QString& reason, const GenerationStats& stats) {
+  if (id != generation_ || !answer_) return;
+  MessageStats stored;
+  stored.promptTokens = stats.promptTokens;
+  stored.generatedTokens = stats.generatedTokens;
+  stored.ttftMs = stats.ttftMs;
+  stored.tokensPerSecond = stats.tokensPerSecond;
+  const qint64 size = engine_.model() ? engine_.model()->contextLength : 0;
+  window_.statusWidget()->setContext(stats.promptTokens + stats.generatedTokens, size);
+  window_.statusWidget()->setTokensPerSecond(stats.tokensPerSecond);
+  const bool cancelled = stats.reason == FinishReason::Cancelled;
+  if (stats.reason == FinishReason::ContextFull) {
+    showMessage(tr("The answer stopped: the context is full"), 8000);
+  } else if (stats.reason == FinishReason::MaxTokens) {
+    showMessage(tr("The answer stopped at the token limit (%1)").arg(options_.maxTokens), 8000);
+  } else if (cancelled) {
+    showMessage(tr("Stopped"), 3000);
+  }
+  Q_UNUSED(reason);
+  endAnswer(stored, cancelled ? MessageState::Interrupted : MessageState::Complete);
+}
+
+void ChatController::onError(quint64 id, const QString& message) {
+  if (id != generation_ || !answer_) return;
+  endAnswer(MessageStats{}, MessageState::Interrupted);
+  showMessage(tr("The answer failed: %1").arg(message), 15000);
+  emit generationFailed(message);
+}
+
+void ChatController::endAnswer(const MessageStats& stats, MessageState state) {
+  flushTimer_.stop();
+  const qint64 finished = std::exchange(answer_, kNoMessage);
+  generation_ = 0;
+  store_.finishAssistantMessage(finished, stats, state);
+  window_.inputBox()->setGenerating(false);
+  openConversation(conversation_);  // the stored version, with its statistics and branch arrows
+  refreshList();
+  emit answerFinished(finished, state);
+}
+
+void ChatController::beginEdit(qint64 userMessageId) {
+  if (isGenerating()) return;
+  const std::optional<Message> message = store_.message(userMessageId);
+  if (!message || message->role != Role::User || message->conversationId != conversation_) return;
+  editing_ = userMessageId;
+  window_.inputBox()->setText(message->content);
+  window_.inputBox()->focusInput();
+  showMessage(tr("Editing: Enter sends the new version as a branch, Esc cancels"), 0);
+}
+
+void ChatController::stop() {
+  if (!isGenerating() && editing_) {
+    editing_ = kNoMessage;
+    window_.inputBox()->setText(QString());
+    showMessage(tr("Edit cancelled"), 3000);
+    return;
+  }
+  if (!isGenerating() || stopRequested_) return;
+  stopRequested_ = true;
+  // The engine stops within one decode step and answers with finished("cancelled"); the text
+  // streamed so far stays and the message is stored as interrupted then.
+  engine_.stop(generation_);
+}
+
+void ChatController::shutdown() {
+  if (!isGenerating()) return;
+  engine_.stop(generation_);
+  // Not waiting for the engine's reply: the window is closing. Its late signals are ignored
+  // (generation_ is reset) and ~EngineClient joins the engine thread.
+  flushTimer_.stop();
+  const qint64 partial = std::exchange(answer_, kNoMessage);
+  generation_ = 0;
+  store_.finishAssistantMessage(partial, MessageStats{}, MessageState::Interrupted);
+  emit answerFinished(partial, MessageState::Interrupted);
+}
+
+void ChatController::regenerate(qint64 answerId) {
+  if (isGenerating()) return;
+  const std::optional<Message> old = store_.message(answerId);
+  if (!old || old->role != Role::Assistant) return;
+  if (!engine_.hasModel() && engine_.state() != EngineClient::State::Loading) {
+    showMessage(tr("No model is loaded: choose one in the Model menu"), 8000);
+    return;
+  }
+  // The new answer is a sibling of the old one (same parent, the question); the old one stays.
+  store_.setCurrentLeaf(conversation_, old->parentId);
+  openConversation(conversation_);
+  startAnswer(old->parentId);
+}
+
+void ChatController::switchBranch(qint64 messageId, int delta) {
+  if (isGenerating()) return;
+  const Siblings siblings = store_.siblings(messageId);
+  const int target = siblings.index + delta;
+  if (target < 0 || target >= siblings.ids.size()) return;
+  store_.setCurrentLeaf(conversation_, store_.newestLeafUnder(siblings.ids[target]));
+  openConversation(conversation_);
+}
+
+void ChatController::showMessage(const QString& text, int timeoutMs) {
+  window_.statusBar()->showMessage(text, timeoutMs);
+}
+
+}  // namespace peregrine::app

@@ -1,0 +1,80 @@
+// ModelMenu — the window's File and Model menus over ModelLibrary and EngineClient.
+//
+// The Model menu lists every model file of the library (unusable ones disabled, with the reason
+// as tooltip), the loaded one checked; choosing one loads it. File → Open model folder… sets the
+// user's folder (remembered in settings). Load progress and the loaded model go to the status
+// line; a failed load is shown in the window (status line and a non-modal message box) and the
+// app keeps going.
+//
+// startUp() picks what to load on start: the model loaded last time if it is still usable, else
+// the first usable model found, else (first start with no model) the random-weight demo model,
+// made on a worker thread in the app's models folder and then loaded.
+#pragma once
+
+#include <QObject>
+#include <QPointer>
+#include <QString>
+
+#include "bridge/bridge_types.h"
+
+class QMenu;
+class QMessageBox;
+class QSettings;
+
+namespace peregrine::ui {
+class MainWindow;
+}
+
+namespace peregrine::app {
+
+class DemoModelJob;
+class EngineClient;
+class ModelLibrary;
+
+class ModelMenu : public QObject {
+  Q_OBJECT
+
+ public:
+  // Settings keys.
+  static constexpr const char* kUserFolderKey = "models/userFolder";
+  static constexpr const char* kLastModelKey = "models/lastModel";
+
+  // appFolder empty: ModelLibrary::defaultAppModelsFolder().
+  ModelMenu(ui::MainWindow& window, EngineClient& engine, QSettings& settings,
+            const QString& appFolder = {}, QObject* parent = nullptr);
+  ~ModelMenu() override;
+
+  ModelLibrary& library() { return *library_; }
+  QMenu* menu() const { return menu_; }
+
+  void startUp();
+  void load(const QString& path);
+  void setUserFolder(const QString& folder);
+  // The last load error shown to the user (empty when the last load worked).
+  const QString& lastError() const { return lastError_; }
+  // True while the demo model is being made.
+  bool isMakingDemo() const;
+
+ signals:
+  // Startup found no model and made (or failed to make) the demo model.
+  void demoModelReady(const QString& path, const QString& error);
+
+ private:
+  void rebuild();
+  void chooseFolder();
+  void onLoaded(const ModelSummary& info);
+  void onLoadFailed(const QString& path, const QString& message);
+  void onDemoFinished(const QString& path, bool created, const QString& error);
+  void showError(const QString& title, const QString& text);
+
+  ui::MainWindow& window_;
+  EngineClient& engine_;
+  QSettings& settings_;
+  ModelLibrary* library_;
+  DemoModelJob* demoJob_;
+  QMenu* menu_;
+  QPointer<QMessageBox> errorBox_;
+  QString lastError_;
+};
+
+}  // namespace peregrine::app

@@ -1,0 +1,371 @@
+// The desktop app's controllers over the real engine thread, the real store and the real window
+// (QTest, offscreen): send → streamed answer appears → stored complete; stop keeps the partial
+// answer; regenerate makes a sibling branch; quitting during generation neither hangs nor loses
+// the partial text; search, delete and undo; first start makes and loads the demo model; a bad
+// model file is reported in the window.
+#include <QAction>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMenu>
+#include <QMessageBox>
+#include <QSettings>
+#include <QStatusBar>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <memory>
+
+#include "bridge/demo_model.h"
+#include "bridge/engine_client.h"
+#include "bridge/model_library.h"
+#include "controller/chat_controller.h"
+#include "controller/model_menu.h"
+#include "core/conversation_store.h"
+#include "ui/chat_view.h"
+#include "ui/conversation_list.h"
+#include "ui/conversation_list_model.h"
+#include "ui/input_box.h"
+#include "ui/main_window.h"
+#include "ui/message_widget.h"
+#include "ui/status_bar_widget.h"
+
+using namespace peregrine;
+using app::ChatController;
+using app::MessageState;
+
+namespace {
+
+QString tinyModelPath() { return QStringLiteral(PEREGRINE_TEST_DATA_DIR "/qwen35-tiny/tiny-f32.gguf"); }
+
+peregrine::ModelOptions smallOptions() {
+  peregrine::ModelOptions o;
+  o.context_length = 8192;
+  o.n_threads = 1;
+  return o;
+}
+
+}  // namespace
+
+class ChatControllerTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void init() {
+    dir_ = std::make_unique<QTemporaryDir>();
+    QVERIFY(dir_->isValid());
+    app::StoreOptions options;
+    options.backupsToKeep = 0;
+    options.flushInterval = std::chrono::milliseconds(20);
+    store_ = std::make_unique<app::ConversationStore>(dir_->filePath(QStringLiteral("chats.db")), options);
+    engine_ = std::make_unique<app::EngineClient>();
+    window_ = std::make_unique<ui::MainWindow>();
+    streamedText_.clear();
+    streamedThinking_.clear();
+    textWhileStreaming_ = false;
+  }
+
+  void cleanup() {
+    chat_.reset();
+    window_.reset();
+    engine_.reset();
+    store_.reset();
+    dir_.reset();
+  }
+
+  void sendStreamsTheAnswerAndStoresIt() {
+    QVERIFY(makeController(/*maxTokens=*/48));
+    QSignalSpy finished(chat_.get(), &ChatController::answerFinished);
+    window_->inputBox()->setText(QStringLiteral("What is the capital of France?"));
+    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Return);
+    QVERIFY(chat_->isGenerating());
+    QVERIFY(window_->inputBox()->isGenerating());
+    // The question is committed before the answer streams.
+    const QList<app::Message> before = store_->currentPath(chat_->currentConversation());
+    QCOMPARE(before.size(), 2);
+    QCOMPARE(before[0].content, QStringLiteral("What is the capital of France?"));
+    QCOMPARE(before[1].state, MessageState::Streaming);
+    QCOMPARE(store_->message(before[0].id)->state, MessageState::Complete);
+
+    QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 30000);
+    QCOMPARE(finished.at(0).at(1).value<MessageState>(), MessageState::Complete);
+    QVERIFY2(textWhileStreaming_, "the chat view showed no text while the answer streamed");
+
+    const QList<app::Message> path = store_->currentPath(chat_->currentConversation());
+    QCOMPARE(path.size(), 2);
+    const app::Message& answer = path[1];
+    QCOMPARE(answer.state, MessageState::Complete);
+    QVERIFY(!(answer.content + answer.thinking).isEmpty());
+    QCOMPARE(answer.content, streamedText_);
+    QCOMPARE(answer.thinking, streamedThinking_);
+    QCOMPARE(answer.stats.generatedTokens.value_or(-1), 48);
+    QVERIFY(answer.stats.promptTokens.value_or(0) > 0);
+    QVERIFY(answer.stats.tokensPerSecond.value_or(0) > 0);
+    QVERIFY(answer.model.size() > 0);
+    QVERIFY(!window_->inputBox()->isGenerating());
+
+    // The view shows the stored answer and the status bar the speed.
+    ui::MessageWidget* shown = window_->chatView()->lastMessage();
+    QCOMPARE(shown->messageId(), answer.id);
+    QVERIFY(!shown->isStreaming());
+    QVERIFY(window_->statusWidget()->speedText().contains(QStringLiteral("tok/s")));
+    QVERIFY(!window_->statusWidget()->speedText().startsWith(QStringLiteral("—")));
+    // The conversation list shows the chat, titled from the question.
+    QCOMPARE(window_->conversationList()->model()->rowCount(), 1);
+    QVERIFY(window_->conversationList()->model()->index(0).data().toString().contains(QStringLiteral("capital")));
+  }
+
+  void stopKeepsThePartialAnswer() {
+    QVERIFY(makeController(/*maxTokens=*/4000));
+    QSignalSpy finished(chat_.get(), &ChatController::answerFinished);
+    window_->inputBox()->setText(QStringLiteral("Tell me a long story"));
+    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Return);
+    QTRY_VERIFY_WITH_TIMEOUT(streamedText_.size() + streamedThinking_.size() > 20, 30000);
+    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Escape);
+    QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 10000);
+    QCOMPARE(finished.at(0).at(1).value<MessageState>(), MessageState::Interrupted);
+
+    const app::Message answer = store_->currentPath(chat_->currentConversation()).last();
+    QCOMPARE(answer.role, app::Role::Assistant);
+    QCOMPARE(answer.state, MessageState::Interrupted);
+    QCOMPARE(answer.content, streamedText_);
+    QCOMPARE(answer.thinking, streamedThinking_);
+    QVERIFY(!(answer.content + answer.thinking).isEmpty());
+    QVERIFY(answer.stats.generatedTokens.value_or(4000) < 4000);
+    QVERIFY(!chat_->isGenerating());
+    QVERIFY(window_->chatView()->lastMessage()->findChild<QLabel*>(QStringLiteral("messageFooter"))
+                ->text().contains(QStringLiteral("interrupted")));
+    // The client is free for the next question.
+    QCOMPARE(engine_->state(), app::EngineClient::State::Ready);
+  }
+
+  void regenerateCreatesABranch() {
+    QVERIFY(makeController(/*maxTokens=*/16));
+    QSignalSpy finished(chat_.get(), &ChatController::answerFinished);
+    window_->inputBox()->setText(QStringLiteral("Question"));
+    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Return);
+    QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 30000);
+    const qint64 first = window_->chatView()->lastMessage()->messageId();
+    const app::Message firstStored = *store_->message(first);
+
+    emit window_->chatView()->regenerateRequested(first);
+    QVERIFY(chat_->isGenerating());
+    QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 2, 30000);
+    const qint64 second = window_->chatView()->lastMessage()->messageId();
+    QVERIFY(second != first);
+    QCOMPARE(store_->siblings(second).ids, (QList<qint64>{first, second}));
+    QCOMPARE(store_->message(second)->parentId, firstStored.parentId);
+    QCOMPARE(store_->message(second)->state, MessageState::Complete);
+    // The old answer is kept as it was.
+    QCOMPARE(store_->message(first)->content, firstStored.content);
+    QCOMPARE(store_->message(first)->thinking, firstStored.thinking);
+    auto* position = window_->chatView()->lastMessage()->findChild<QLabel*>(QStringLiteral("branchPosition"));
+    QVERIFY(position);
+    QCOMPARE(position->text(), QStringLiteral("2/2"));
+    // ◀ goes back to the first answer.
+    emit window_->chatView()->lastMessage()->branchRequested(second, -1);
+    QCOMPARE(window_->chatView()->lastMessage()->messageId(), first);
+    QCOMPARE(store_->conversation(chat_->currentConversation())->currentLeafId, first);
+  }
+
+  void editCreatesABranch() {
+    QVERIFY(makeController(/*maxTokens=*/8));
+    QSignalSpy finished(chat_.get(), &ChatController::answerFinished);
+    window_->inputBox()->setText(QStringLiteral("Original question"));
+    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Return);
+    QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 30000);
+    const QList<app::Message> first = store_->currentPath(chat_->currentConversation());
+    QCOMPARE(first.size(), 2);
+
+    emit window_->chatView()->editRequested(first[0].id);
+    QCOMPARE(chat_->editedMessage(), first[0].id);
+    QCOMPARE(window_->inputBox()->text(), QStringLiteral("Original question"));
+    window_->inputBox()->setText(QStringLiteral("Edited question"));
+    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Return);
+    QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 2, 30000);
+
+    const QList<app::Message> second = store_->currentPath(chat_->currentConversation());
+    QCOMPARE(second.size(), 2);
+    QCOMPARE(second[0].content, QStringLiteral("Edited question"));
+    QCOMPARE(store_->siblings(second[0].id).ids, (QList<qint64>{first[0].id, second[0].id}));
+    QCOMPARE(store_->message(first[0].id)->content, QStringLiteral("Original question"));
+    QCOMPARE(store_->messages(chat_->currentConversation()).size(), 4);
+    QCOMPARE(chat_->editedMessage(), app::kNoMessage);
+
+    // Esc while editing cancels the edit (nothing is sent).
+    emit window_->chatView()->editRequested(second[0].id);
+    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Escape);
+    QCOMPARE(chat_->editedMessage(), app::kNoMessage);
+    QCOMPARE(window_->inputBox()->text(), QString());
+  }
+
+  void quittingDuringGenerationDoesNotHang() {
+    QVERIFY(makeController(/*maxTokens=*/100000));
+    window_->show();
+    window_->inputBox()->setText(QStringLiteral("Go on forever"));
+    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Return);
+    QTRY_VERIFY_WITH_TIMEOUT(streamedText_.size() + streamedThinking_.size() > 20, 30000);
+    const qint64 answerId = chat_->streamingMessage();
+    QVERIFY(answerId);
+
+    QElapsedTimer clock;
+    clock.start();
+    QVERIFY(window_->close());  // MainWindow::closing → the controller stores the partial answer
+    QVERIFY(!chat_->isGenerating());
+    QTest::qWait(50);           // late engine signals arrive and are ignored
+    chat_.reset();
+    window_.reset();
+    engine_.reset();            // cancels the answer and joins the engine thread
+    QVERIFY2(clock.elapsed() < 3000, qPrintable(QStringLiteral("quit took %1 ms").arg(clock.elapsed())));
+
+    const app::Message answer = *store_->message(answerId);
+    QCOMPARE(answer.state, MessageState::Interrupted);
+    QVERIFY(!(answer.content + answer.thinking).isEmpty());
+    // Everything stored was streamed (nothing invented, at most the pieces after the close missing).
+    // (left() rather than startsWith(): a null QString starts with nothing in Qt 6.)
+    QVERIFY2(streamedText_.left(answer.content.size()) == answer.content,
+             qPrintable(QStringLiteral("stored %1 chars, streamed %2: [%3] vs [%4]")
+                            .arg(answer.content.size()).arg(streamedText_.size())
+                            .arg(answer.content.right(40), streamedText_.right(40))));
+    QVERIFY(streamedThinking_.left(answer.thinking.size()) == answer.thinking);
+  }
+
+  void sendWithoutModelKeepsTheText() {
+    chat_ = std::make_unique<ChatController>(*window_, *store_, *engine_);
+    QSignalSpy failed(chat_.get(), &ChatController::generationFailed);
+    window_->inputBox()->setText(QStringLiteral("Hello?"));
+    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Return);
+    QCOMPARE(failed.count(), 1);
+    QCOMPARE(window_->inputBox()->text(), QStringLiteral("Hello?"));
+    QVERIFY(store_->listConversations().isEmpty());
+    QVERIFY(window_->statusBar()->currentMessage().contains(QStringLiteral("Model menu")));
+  }
+
+  void searchDeleteAndUndo() {
+    QVERIFY(makeController(/*maxTokens=*/4));
+    QSignalSpy finished(chat_.get(), &ChatController::answerFinished);
+    window_->inputBox()->setText(QStringLiteral("Ring buffers in C"));
+    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Return);
+    QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 30000);
+    const qint64 id = chat_->currentConversation();
+    ui::ConversationListModel* list = window_->conversationList()->model();
+
+    emit window_->conversationList()->searchChanged(QStringLiteral("buffers"));
+    QCOMPARE(list->rowCount(), 1);
+    emit window_->conversationList()->searchChanged(QStringLiteral("zebra"));
+    QCOMPARE(list->rowCount(), 0);
+    emit window_->conversationList()->searchChanged(QString());
+    QCOMPARE(list->rowCount(), 1);
+
+    QVERIFY(list->setData(list->index(0), QStringLiteral("Renamed"), Qt::EditRole));
+    QCOMPARE(store_->conversation(id)->title, QStringLiteral("Renamed"));
+
+    emit window_->conversationList()->deleteRequested(id);
+    QCOMPARE(list->rowCount(), 0);
+    QVERIFY(window_->chatView()->messages().isEmpty());
+    QVERIFY(chat_->undoDeleteAction()->isEnabled());
+    chat_->undoDeleteAction()->trigger();
+    QVERIFY(!chat_->undoDeleteAction()->isEnabled());
+    QCOMPARE(list->rowCount(), 1);
+    QCOMPARE(chat_->currentConversation(), id);
+    QCOMPARE(window_->chatView()->messages().size(), 2);
+  }
+
+  void thinkingToggleIsPerChatAndReachesTheRequest() {
+    QVERIFY(makeController(/*maxTokens=*/4));
+    QSignalSpy finished(chat_.get(), &ChatController::answerFinished);
+    chat_->newConversation();
+    QVERIFY(chat_->thinkingEnabled());
+    QAction* action = chat_->thinkingAction();
+    QVERIFY(action);
+    QVERIFY(action->isChecked());
+    action->trigger();  // off
+    QVERIFY(!chat_->thinkingEnabled());
+    window_->inputBox()->setText(QStringLiteral("No thinking please"));
+    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Return);
+    QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 30000);
+    const app::Message answer = store_->currentPath(chat_->currentConversation()).last();
+    QCOMPARE(answer.sampling.value(QStringLiteral("thinking")).toBool(true), false);
+    // A new chat starts with thinking on again.
+    chat_->newConversation();
+    QVERIFY(chat_->thinkingEnabled());
+    QVERIFY(action->isChecked());
+  }
+
+  void firstStartMakesTheDemoModelAndReportsBadFiles() {
+    const QString models = dir_->filePath(QStringLiteral("models"));
+    QVERIFY(QDir().mkpath(models));
+    QSettings settings(dir_->filePath(QStringLiteral("settings.ini")), QSettings::IniFormat);
+    app::ModelMenu menu(*window_, *engine_, settings, models);
+    QSignalSpy demo(&menu, &app::ModelMenu::demoModelReady);
+    QSignalSpy loaded(engine_.get(), &app::EngineClient::modelLoaded);
+    menu.startUp();
+    QTRY_COMPARE_WITH_TIMEOUT(demo.count(), 1, 30000);
+    QCOMPARE(demo.at(0).at(1).toString(), QString());
+    QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, 30000);
+    QVERIFY(app::DemoModel::isDemo(engine_->model()->path));
+    QCOMPARE(window_->statusWidget()->modelText(), app::DemoModel::displayName());
+    QCOMPARE(settings.value(QLatin1String(app::ModelMenu::kLastModelKey)).toString(), engine_->model()->path);
+    QCOMPARE(menu.library().count(), 1);
+    const QList<QAction*> entries = menu.menu()->actions();
+    QVERIFY(entries.first()->isChecked());
+
+    // A broken file is listed (disabled) and loading it anyway is reported in the window.
+    const QString bad = models + QStringLiteral("/broken.gguf");
+    {
+      QFile f(bad);
+      QVERIFY(f.open(QIODevice::WriteOnly));
+      f.write("GGUF but not really a model file");
+    }
+    menu.library().rescan();
+    QCOMPARE(menu.library().count(), 2);
+    QSignalSpy failed(engine_.get(), &app::EngineClient::modelLoadFailed);
+    menu.load(bad);
+    QTRY_COMPARE_WITH_TIMEOUT(failed.count(), 1, 30000);
+    QVERIFY(menu.lastError().contains(QStringLiteral("broken.gguf")));
+    auto* box = window_->findChild<QMessageBox*>(QStringLiteral("modelErrorBox"));
+    QVERIFY(box);
+    QVERIFY(box->isVisible());
+    QVERIFY(window_->statusBar()->currentMessage().contains(QStringLiteral("broken.gguf")));
+    box->close();
+  }
+
+ private:
+  bool makeController(int maxTokens) {
+    ChatController::Options options;
+    options.maxTokens = maxTokens;
+    options.ignoreEos = true;
+    options.flushTimerMs = 10;
+    chat_ = std::make_unique<ChatController>(*window_, *store_, *engine_, options);
+    // Connected after the controller, so these run after it handled each piece.
+    QObject::connect(engine_.get(), &app::EngineClient::tokenText, chat_.get(), [this](quint64, const QString& s) {
+      streamedText_ += s;
+      noteView();
+    });
+    QObject::connect(engine_.get(), &app::EngineClient::thinkingText, chat_.get(), [this](quint64, const QString& s) {
+      streamedThinking_ += s;
+      noteView();
+    });
+    QSignalSpy loaded(engine_.get(), &app::EngineClient::modelLoaded);
+    engine_->loadModel(tinyModelPath(), smallOptions());
+    return loaded.wait(30000) || loaded.count() == 1;
+  }
+
+  void noteView() {
+    ui::MessageWidget* w = window_->chatView()->message(chat_->streamingMessage());
+    if (chat_->isGenerating() && w && w->isStreaming() && !w->text().isEmpty()) textWhileStreaming_ = true;
+  }
+
+  std::unique_ptr<QTemporaryDir> dir_;
+  std::unique_ptr<app::ConversationStore> store_;
+  std::unique_ptr<app::EngineClient> engine_;
+  std::unique_ptr<ui::MainWindow> window_;
+  std::unique_ptr<ChatController> chat_;
+  QString streamedText_;
+  QString streamedThinking_;
+  bool textWhileStreaming_ = false;
+};
+
+QTEST_MAIN(ChatControllerTest)
+#include "test_chat_controller.moc"

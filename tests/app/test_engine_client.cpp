@@ -1,0 +1,385 @@
+// EngineClient with the real engine thread on tests/data/qwen35-tiny/tiny-f32.gguf: signals
+// arrive on the GUI thread, in order, coalesced; stop, failures and destruction mid-stream.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include <QCoreApplication>
+#include <QElapsedTimer>
+#include <QThread>
+
+#include "bridge/engine_client.h"
+#include "bridge_test_util.h"
+#include "peregrine/engine.h"
+
+namespace peregrine::app {
+namespace {
+
+using test::tinyModelPath;
+using test::waitUntil;
+
+peregrine::ModelOptions smallOptions() {
+  peregrine::ModelOptions o;
+  o.context_length = 4096;
+  o.n_threads = 1;
+  return o;
+}
+
+GenerationRequest chatRequest(int maxTokens) {
+  GenerationRequest r;
+  r.messages.push_back(peregrine::ChatMessage{"user", "What is the capital of France?", std::nullopt, {}, {}, {}});
+  r.options.enable_thinking = true;
+  r.format = peregrine::ChatFormat::Qwen3;  // the fixture prompt of tests/data/qwen35-tiny
+  r.maxTokens = maxTokens;
+  return r;
+}
+
+// Everything a client emitted, with the thread each signal arrived on.
+struct Recorder {
+  explicit Recorder(EngineClient& client) {
+    auto onGui = [this] { if (QThread::currentThread() != QCoreApplication::instance()->thread()) ++offThread; };
+    QObject::connect(&client, &EngineClient::modelLoaded, &client, [this, onGui](const ModelSummary& info) {
+      onGui();
+      loaded = info;
+    });
+    QObject::connect(&client, &EngineClient::modelLoadFailed, &client,
+                     [this, onGui](const QString&, const QString& message) {
+                       onGui();
+                       loadErrors << message;
+                     });
+    QObject::connect(&client, &EngineClient::tokenText, &client, [this, onGui](quint64 id, const QString& piece) {
+      onGui();
+      answer += piece;
+      ++textSignals;
+      lastId = id;
+    });
+    QObject::connect(&client, &EngineClient::thinkingText, &client, [this, onGui](quint64, const QString& piece) {
+      onGui();
+      thinking += piece;
+      ++textSignals;
+    });
+    QObject::connect(&client, &EngineClient::stats, &client, [this, onGui](quint64, const GenerationProgress& p) {
+      onGui();
+      ++statsSignals;
+      lastProgress = p;
+    });
+    QObject::connect(&client, &EngineClient::finished, &client,
+                     [this, onGui](quint64 id, const QString& reason, const GenerationStats& stats) {
+                       onGui();
+                       finishedIds.push_back(id);
+                       reasons << reason;
+                       lastStats = stats;
+                     });
+    QObject::connect(&client, &EngineClient::error, &client, [this, onGui](quint64 id, const QString& message) {
+      onGui();
+      errorIds.push_back(id);
+      errors << message;
+    });
+  }
+
+  int offThread = 0;
+  std::optional<ModelSummary> loaded;
+  QStringList loadErrors;
+  QString answer, thinking;
+  int textSignals = 0;
+  quint64 lastId = 0;
+  int statsSignals = 0;
+  GenerationProgress lastProgress;
+  std::vector<quint64> finishedIds;
+  QStringList reasons;
+  GenerationStats lastStats;
+  std::vector<quint64> errorIds;
+  QStringList errors;
+};
+
+// Room for answers long enough that stopping them is never a race with their natural end.
+constexpr int kLongAnswer = 16000;
+peregrine::ModelOptions longOptions() {
+  peregrine::ModelOptions o = smallOptions();
+  o.context_length = kLongAnswer + 256;
+  return o;
+}
+
+bool loadTiny(EngineClient& client, Recorder& rec, const peregrine::ModelOptions& options = smallOptions()) {
+  rec.loaded.reset();
+  const qsizetype failures = rec.loadErrors.size();
+  client.loadModel(tinyModelPath(), options);
+  return waitUntil([&] { return rec.loaded.has_value() || rec.loadErrors.size() > failures; }) &&
+         rec.loaded.has_value();
+}
+
+// The text the engine itself produces for a request (queue mode, no Qt).
+std::string engineText(const GenerationRequest& r) {
+  peregrine::Engine engine;
+  engine.load_model(tinyModelPath().toStdString(), smallOptions());
+  peregrine::request::Generate g;
+  peregrine::ChatPrompt chat{r.messages, r.options, r.format};
+  g.prompt = chat;
+  g.max_tokens = r.maxTokens;
+  g.ignore_eos = r.ignoreEos;
+  engine.generate(g);
+  std::string text;
+  for (;;) {
+    auto e = engine.wait(std::chrono::seconds(30));
+    if (!e) return "<timeout>";
+    if (auto* t = e->get_if<peregrine::event::TokenText>()) text += t->text;
+    if (e->is<peregrine::event::Done>() || e->is<peregrine::event::Error>()) return text;
+  }
+}
+
+TEST(EngineClient, LoadsAndStreamsAGreedyAnswerOnTheGuiThread) {
+  EngineClient client;
+  Recorder rec(client);
+  std::vector<EngineClient::State> states;
+  QObject::connect(&client, &EngineClient::stateChanged, &client,
+                   [&](EngineClient::State s) { states.push_back(s); });
+
+  ASSERT_TRUE(loadTiny(client, rec)) << rec.loadErrors.join("; ").toStdString();
+  EXPECT_EQ(rec.loaded->architecture, "qwen35");
+  EXPECT_TRUE(rec.loaded->hasMtp);
+  EXPECT_EQ(rec.loaded->contextLength, 4096);
+  EXPECT_EQ(rec.loaded->layers, 4);
+  EXPECT_EQ(client.state(), EngineClient::State::Ready);
+  ASSERT_TRUE(client.model().has_value());
+
+  const GenerationRequest request = chatRequest(32);
+  const quint64 id = client.generate(request);
+  EXPECT_EQ(client.state(), EngineClient::State::Generating);
+  ASSERT_TRUE(waitUntil([&] { return !rec.finishedIds.empty() || !rec.errors.isEmpty(); }));
+  ASSERT_TRUE(rec.errors.isEmpty()) << rec.errors.join("; ").toStdString();
+
+  EXPECT_EQ(rec.offThread, 0);
+  EXPECT_EQ(rec.finishedIds, std::vector<quint64>{id});
+  EXPECT_EQ(rec.lastId, id);
+  EXPECT_EQ(rec.reasons.value(0), "max_tokens");
+  EXPECT_EQ(rec.lastStats.reason, FinishReason::MaxTokens);
+  EXPECT_EQ(rec.lastStats.generatedTokens, 32);
+  EXPECT_EQ(rec.lastStats.promptTokens, 16);  // the fixture's greedy prompt
+  EXPECT_GT(rec.lastStats.tokensPerSecond, 0.0);
+  // Qwen3's generation prompt with thinking on leaves the think block to the model; this
+  // random model opens none, so everything is answer, exactly the engine's text.
+  EXPECT_TRUE(rec.thinking.isEmpty());
+  EXPECT_EQ(rec.answer.toStdString(), engineText(request));
+  EXPECT_FALSE(rec.answer.isEmpty());
+  EXPECT_EQ(client.state(), EngineClient::State::Ready);
+  ASSERT_GE(states.size(), 3u);
+  EXPECT_EQ(states.front(), EngineClient::State::Loading);
+  EXPECT_EQ(states.back(), EngineClient::State::Ready);
+}
+
+TEST(EngineClient, RoutesTextInsideAnOpenThinkBlockToThinkingText) {
+  EngineClient client;
+  Recorder rec(client);
+  ASSERT_TRUE(loadTiny(client, rec));
+  bool thinkingFinished = false;
+  QObject::connect(&client, &EngineClient::thinkingFinished, &client, [&] { thinkingFinished = true; });
+  GenerationRequest request = chatRequest(24);
+  request.format = peregrine::ChatFormat::Qwen36;  // its generation prompt ends with "<think>\n"
+  request.options.enable_thinking = true;
+  client.generate(request);
+  ASSERT_TRUE(waitUntil([&] { return !rec.finishedIds.empty(); }));
+  std::string expected = engineText(request);
+  expected.erase(0, expected.find_first_not_of('\n'));  // the layout newlines after the tag
+  ASSERT_EQ(expected.find("</think>"), std::string::npos) << "the random model closed the block";
+  EXPECT_EQ(rec.thinking.toStdString(), expected);
+  EXPECT_TRUE(rec.answer.isEmpty());
+  EXPECT_FALSE(thinkingFinished);
+  EXPECT_EQ(rec.offThread, 0);
+}
+
+TEST(EngineClient, PassesTheMtpSettingAndReportsItsStatistics) {
+  EngineClient client;
+  Recorder rec(client);
+  ASSERT_TRUE(loadTiny(client, rec));
+  GenerationRequest request = chatRequest(32);
+  request.mtp = peregrine::MtpSetting::off();
+  client.generate(request);
+  ASSERT_TRUE(waitUntil([&] { return rec.finishedIds.size() == 1; }));
+  const QString plain = std::exchange(rec.answer, QString());
+  EXPECT_FALSE(rec.lastStats.mtpActive);
+  EXPECT_EQ(rec.lastStats.mtpDrafted, 0);
+
+  request.mtp = peregrine::MtpSetting::fixed(2);  // the fixture has an MTP block
+  client.generate(request);
+  ASSERT_TRUE(waitUntil([&] { return rec.finishedIds.size() == 2; }));
+  ASSERT_TRUE(rec.errors.isEmpty()) << rec.errors.join("; ").toStdString();
+  EXPECT_TRUE(rec.lastStats.mtpActive);
+  EXPECT_GT(rec.lastStats.mtpDrafted, 0);
+  EXPECT_GE(rec.lastStats.mtpAcceptance, 0.0);
+  EXPECT_LE(rec.lastStats.mtpAcceptance, 1.0);
+  EXPECT_EQ(rec.answer, plain);  // greedy output does not depend on drafting
+}
+
+TEST(EngineClient, CoalescesTextToTheConfiguredRate) {
+  EngineClient::Options options;
+  options.minTextInterval = std::chrono::milliseconds(100);
+  EngineClient client(options);
+  Recorder rec(client);
+  ASSERT_TRUE(loadTiny(client, rec));
+
+  GenerationRequest request = chatRequest(1500);
+  request.ignoreEos = true;
+  request.statsInterval = std::chrono::milliseconds(0);  // a StepStats event after every token
+  QElapsedTimer clock;
+  clock.start();
+  client.generate(request);
+  ASSERT_TRUE(waitUntil([&] { return !rec.finishedIds.empty() || !rec.errors.isEmpty(); }, 60000));
+  const qint64 elapsed = clock.elapsed();
+  ASSERT_TRUE(rec.errors.isEmpty());
+  EXPECT_EQ(rec.lastStats.generatedTokens, 1500);
+  // Pieces arrive one per token; the GUI sees at most one update per interval plus the final flush.
+  EXPECT_LE(rec.textSignals, elapsed / 100 + 2) << "elapsed " << elapsed << " ms";
+  EXPECT_GE(rec.textSignals, 1);
+  EXPECT_EQ(rec.answer.toStdString(), engineText(request));
+  EXPECT_GT(rec.statsSignals, 0);
+  EXPECT_LE(rec.statsSignals, 1500);
+  EXPECT_GT(rec.lastProgress.generatedTokens, 1000);
+  EXPECT_GT(rec.lastProgress.tokensPerSecond, 0.0);
+}
+
+TEST(EngineClient, StopEndsTheAnswerWithCancelled) {
+  EngineClient client;
+  Recorder rec(client);
+  ASSERT_TRUE(loadTiny(client, rec, longOptions()));
+
+  GenerationRequest request = chatRequest(kLongAnswer);
+  request.ignoreEos = true;
+  const quint64 id = client.generate(request);
+  QObject::connect(&client, &EngineClient::tokenText, &client, [&](quint64 textId, const QString&) {
+    client.stop(textId);
+  });
+  ASSERT_TRUE(waitUntil([&] { return !rec.finishedIds.empty(); }));
+  EXPECT_EQ(rec.finishedIds.front(), id);
+  EXPECT_EQ(rec.reasons.value(0), "cancelled");
+  EXPECT_LT(rec.lastStats.generatedTokens, kLongAnswer);
+  EXPECT_FALSE(rec.answer.isEmpty());
+  EXPECT_EQ(client.state(), EngineClient::State::Ready);
+
+  // The client (and the model) stay usable.
+  rec.finishedIds.clear();
+  rec.reasons.clear();
+  client.generate(chatRequest(4));
+  ASSERT_TRUE(waitUntil([&] { return !rec.finishedIds.empty(); }));
+  EXPECT_EQ(rec.reasons.value(0), "max_tokens");
+  EXPECT_EQ(rec.offThread, 0);
+}
+
+TEST(EngineClient, StopAllCancelsQueuedGenerationsToo) {
+  EngineClient client;
+  Recorder rec(client);
+  ASSERT_TRUE(loadTiny(client, rec, longOptions()));
+  GenerationRequest request = chatRequest(kLongAnswer);
+  request.ignoreEos = true;
+  const quint64 first = client.generate(request);
+  const quint64 second = client.generate(request);
+  client.stopAll();
+  ASSERT_TRUE(waitUntil([&] { return rec.finishedIds.size() == 2; }));
+  EXPECT_EQ(rec.finishedIds, (std::vector<quint64>{first, second}));
+  EXPECT_EQ(rec.reasons, (QStringList{"cancelled", "cancelled"}));
+}
+
+TEST(EngineClient, BadModelFailsAndTheClientStaysUsable) {
+  EngineClient client;
+  Recorder rec(client);
+  const QString bad = test::dataPath("gguf-corrupt/bad-magic.gguf");
+  QString failedPath;
+  QObject::connect(&client, &EngineClient::modelLoadFailed, &client,
+                   [&](const QString& path, const QString&) { failedPath = path; });
+  client.loadModel(bad, smallOptions());
+  ASSERT_TRUE(waitUntil([&] { return !rec.loadErrors.isEmpty(); }));
+  EXPECT_EQ(failedPath, bad);
+  EXPECT_TRUE(rec.loadErrors.front().contains("bad-magic.gguf")) << rec.loadErrors.front().toStdString();
+  EXPECT_FALSE(client.hasModel());
+  EXPECT_EQ(client.state(), EngineClient::State::NoModel);
+
+  client.loadModel(test::dataPath("no-such-dir/missing.gguf"), smallOptions());
+  ASSERT_TRUE(waitUntil([&] { return rec.loadErrors.size() == 2; }));
+
+  // Generating with no model is an error signal, not a hang or a crash.
+  const quint64 orphan = client.generate(chatRequest(4));
+  ASSERT_TRUE(waitUntil([&] { return !rec.errorIds.empty(); }));
+  EXPECT_EQ(rec.errorIds.front(), orphan);
+  EXPECT_TRUE(rec.finishedIds.empty());
+
+  ASSERT_TRUE(loadTiny(client, rec));
+  client.generate(chatRequest(8));
+  ASSERT_TRUE(waitUntil([&] { return !rec.finishedIds.empty(); }));
+  EXPECT_EQ(rec.reasons.value(0), "max_tokens");
+}
+
+TEST(EngineClient, InvalidSamplingIsAnErrorSignal) {
+  EngineClient client;
+  Recorder rec(client);
+  ASSERT_TRUE(loadTiny(client, rec));
+  GenerationRequest request = chatRequest(8);
+  request.sampling.temperature = 0.7f;
+  request.sampling.top_p = 0.0f;  // outside (0, 1]
+  const quint64 id = client.generate(request);
+  ASSERT_TRUE(waitUntil([&] { return !rec.errorIds.empty(); }));
+  EXPECT_EQ(rec.errorIds.front(), id);
+  EXPECT_EQ(client.state(), EngineClient::State::Ready);
+}
+
+TEST(EngineClient, UnloadEmitsUnloaded) {
+  EngineClient client;
+  Recorder rec(client);
+  ASSERT_TRUE(loadTiny(client, rec));
+  bool unloaded = false;
+  QObject::connect(&client, &EngineClient::modelUnloaded, &client, [&] { unloaded = true; });
+  client.unloadModel();
+  ASSERT_TRUE(waitUntil([&] { return unloaded; }));
+  EXPECT_FALSE(client.hasModel());
+  EXPECT_EQ(client.state(), EngineClient::State::NoModel);
+}
+
+TEST(EngineClient, DestroyingDuringGenerationCancelsPromptly) {
+  auto client = std::make_unique<EngineClient>();
+  Recorder rec(*client);
+  ASSERT_TRUE(loadTiny(*client, rec, longOptions()));
+  GenerationRequest request = chatRequest(kLongAnswer);
+  request.ignoreEos = true;
+  client->generate(request);
+  client->generate(request);  // a queued one is dropped as well
+  ASSERT_TRUE(waitUntil([&] { return rec.textSignals > 0; }));
+  ASSERT_TRUE(rec.finishedIds.empty());
+
+  QElapsedTimer clock;
+  clock.start();
+  client.reset();
+  EXPECT_LT(clock.elapsed(), 2000) << "the engine thread must stop within a decode step";
+  const int textSignals = rec.textSignals;
+  test::spinFor(100);  // drain() calls still queued must not run on the destroyed client
+  EXPECT_EQ(rec.textSignals, textSignals);
+  EXPECT_TRUE(rec.finishedIds.empty());
+}
+
+}  // namespace
+}  // namespace peregrine::app
+
+namespace peregrine::app {
+namespace {
+
+TEST(EngineClient, DestroyingRightAfterSubmittingIsClean) {
+  int emitted = 0;
+  {
+    EngineClient client;
+    QObject::connect(&client, &EngineClient::modelLoaded, &client, [&] { ++emitted; });
+    QObject::connect(&client, &EngineClient::tokenText, &client, [&] { ++emitted; });
+    QObject::connect(&client, &EngineClient::finished, &client, [&] { ++emitted; });
+    client.loadModel(test::tinyModelPath());
+    GenerationRequest request;
+    request.messages.push_back(peregrine::ChatMessage{"user", "Hi", std::nullopt, {}, {}, {}});
+    request.maxTokens = 100000;
+    request.ignoreEos = true;
+    client.generate(request);
+    QThread::msleep(20);  // let the engine thread load and start decoding with no event loop running
+  }
+  test::spinFor(50);
+  EXPECT_EQ(emitted, 0);  // nothing reaches the event loop after the destructor
+}
+
+}  // namespace
+}  // namespace peregrine::app
