@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli_args.h"
+#include "peregrine/engine.h"
 
 namespace peregrine::cli {
 
@@ -20,5 +21,9 @@ float parse_float(const std::string& option, const std::string& text);
 std::vector<int32_t> parse_id_list(const std::string& option, const std::string& text);
 // --threads N (1..1024); default: the hardware's thread count.
 int parse_threads(const std::string& command, const ParsedArgs& args);
+// --mtp K|auto|off (K in 1..8).
+MtpSetting parse_mtp(const std::string& option, const std::string& text);
+// "0.8,0.6,0.45" -> per-position acceptance probabilities (each in [0, 1], 1..8 of them).
+std::vector<double> parse_acceptance(const std::string& option, const std::string& text);
 
 }  // namespace peregrine::cli

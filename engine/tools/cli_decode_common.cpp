@@ -43,4 +43,30 @@ int parse_threads(const std::string& command, const ParsedArgs& args) {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
+MtpSetting parse_mtp(const std::string& option, const std::string& text) {
+  if (auto setting = parse_mtp_setting(text)) return *setting;
+  throw UsageError(option + ": expected auto, off or a draft length 1.." + std::to_string(kMaxMtpDraftLength) +
+                   ", found '" + text + "'");
+}
+
+std::vector<double> parse_acceptance(const std::string& option, const std::string& text) {
+  std::vector<double> rates;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    const size_t comma = std::min(text.find(',', pos), text.size());
+    // Parsed as double (not parse_float) so 0.8 stays 0.8 in the report.
+    const std::string item = text.substr(pos, comma - pos);
+    char* end = nullptr;
+    const double v = std::strtod(item.c_str(), &end);
+    if (item.empty() || end != item.c_str() + item.size() || !std::isfinite(v))
+      throw UsageError(option + ": expected a number, found '" + item + "'");
+    if (v < 0.0 || v > 1.0) throw UsageError(option + ": acceptance " + item + " is not in [0, 1]");
+    rates.push_back(v);
+    pos = comma + 1;
+  }
+  if (rates.size() > static_cast<size_t>(kMaxMtpDraftLength))
+    throw UsageError(option + ": at most " + std::to_string(kMaxMtpDraftLength) + " positions");
+  return rates;
+}
+
 }  // namespace peregrine::cli

@@ -6,13 +6,14 @@ peregrine_test(test_sampler
 
 peregrine_test(test_engine
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_engine.cpp ${CMAKE_CURRENT_LIST_DIR}/test_engine_loop.cpp
-          ${CMAKE_CURRENT_LIST_DIR}/test_engine_snapshot.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/test_engine_snapshot.cpp ${CMAKE_CURRENT_LIST_DIR}/test_engine_mtp.cpp
   LIBS peregrine_decode peregrine_format nlohmann_json::nlohmann_json)
 
 # run / logits / bench called in-process (the dispatcher table lives in cli_commands.cpp).
 set(peregrine_decode_cli_dir ${CMAKE_SOURCE_DIR}/engine/tools)
 peregrine_test(test_engine_cli
-  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_engine_cli.cpp ${peregrine_decode_cli_dir}/cli_run.cpp
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_engine_cli.cpp ${CMAKE_CURRENT_LIST_DIR}/test_engine_cli_mtp.cpp
+          ${peregrine_decode_cli_dir}/cli_run.cpp
           ${peregrine_decode_cli_dir}/cli_logits.cpp ${peregrine_decode_cli_dir}/cli_bench.cpp
           ${peregrine_decode_cli_dir}/cli_decode_common.cpp ${peregrine_decode_cli_dir}/cli_args.cpp
   LIBS peregrine_decode peregrine_format nlohmann_json::nlohmann_json)

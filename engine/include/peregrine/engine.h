@@ -86,6 +86,25 @@ enum class StopReason {
 // "eos", "max_tokens", "stop_string", "cancelled", "context_full".
 std::string_view stop_reason_name(StopReason reason);
 
+// MTP speculative decoding for one Generate request (docs/mtp.md): off, a fixed draft length
+// k in 1..kMaxMtpDraftLength, or auto (adaptive k from measured acceptance and step costs). Greedy
+// output is identical to plain decoding whatever the setting; sampling keeps its distribution.
+// A model without an MTP block decodes plainly whatever the setting (Done::mtp says so).
+struct MtpSetting {
+  enum class Mode { Auto, Off, Fixed };
+  Mode mode = Mode::Auto;
+  int draft_length = 0;  // Fixed only: 1..kMaxMtpDraftLength
+
+  static MtpSetting automatic() { return {}; }
+  static MtpSetting off() { return {Mode::Off, 0}; }
+  static MtpSetting fixed(int k) { return {Mode::Fixed, k}; }
+  bool operator==(const MtpSetting&) const = default;
+};
+inline constexpr int kMaxMtpDraftLength = 8;
+// "auto", "off", "1".."8" (what `--mtp` takes); nullopt for anything else.
+std::optional<MtpSetting> parse_mtp_setting(std::string_view text);
+std::string mtp_setting_name(const MtpSetting& setting);  // "auto", "off", "3"
+
 namespace request {
 
 struct LoadModel {
@@ -104,6 +123,7 @@ struct Generate {
   bool reuse_prefix = true;
   // StepStats at most this often; 0 = after every decode step.
   std::chrono::milliseconds stats_interval{250};
+  MtpSetting mtp;  // default auto: drafts whenever the model has an MTP block
 };
 
 // Cancels one generation (running or queued); target 0 = every generation submitted so far.
@@ -145,12 +165,27 @@ struct TokenText {
   std::vector<int32_t> ids;
 };
 
+// Speculative decoding statistics of one request so far (all zero when it decoded plainly).
+struct MtpStats {
+  bool model_has_mtp = false;  // the model has an MTP (nextn) block
+  bool active = false;         // this request drafted with it (not off, block present)
+  int64_t steps = 0;           // verify steps (draft + one batched trunk pass each)
+  int64_t drafted = 0;         // draft tokens proposed
+  int64_t accepted = 0;        // draft tokens accepted
+  std::vector<int64_t> drafted_at;   // per draft position (0-based), kMaxMtpDraftLength entries when active
+  std::vector<int64_t> accepted_at;  // accepted at that position
+  double mean_accepted = 0.0;        // accepted drafts per drafting step (the mean accepted length)
+  double acceptance_rate = 0.0;      // accepted / drafted
+  double draft_ms = 0.0, verify_ms = 0.0, sample_ms = 0.0;  // MTP head / trunk verify / acceptance+sampling
+};
+
 struct StepStats {
   int64_t generated_tokens = 0;
   int64_t n_past = 0;           // positions in the sequence
   double last_step_ms = 0.0;    // the latest forward step plus sampling
   double decode_tok_s = 0.0;    // decode rate since the first token
   double elapsed_s = 0.0;       // since the request started
+  MtpStats mtp;                 // speculative decoding so far
 };
 
 struct Done {
@@ -163,6 +198,7 @@ struct Done {
   double prefill_tok_s = 0.0;
   double decode_ms = 0.0;            // first sampled id to the last
   double decode_tok_s = 0.0;         // (generated - 1) / decode time
+  MtpStats mtp;                      // speculative decoding of this request
 };
 
 struct Error {

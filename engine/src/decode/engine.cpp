@@ -27,6 +27,22 @@ std::string_view stop_reason_name(StopReason reason) {
   return "unknown";
 }
 
+std::optional<MtpSetting> parse_mtp_setting(std::string_view text) {
+  if (text == "auto") return MtpSetting::automatic();
+  if (text == "off") return MtpSetting::off();
+  if (text.size() == 1 && text[0] >= '1' && text[0] <= '0' + kMaxMtpDraftLength) return MtpSetting::fixed(text[0] - '0');
+  return std::nullopt;
+}
+
+std::string mtp_setting_name(const MtpSetting& setting) {
+  switch (setting.mode) {
+    case MtpSetting::Mode::Auto: return "auto";
+    case MtpSetting::Mode::Off: return "off";
+    case MtpSetting::Mode::Fixed: return std::to_string(setting.draft_length);
+  }
+  return "unknown";
+}
+
 struct Engine::Impl {
   explicit Impl(Callback cb) : callback(std::move(cb)) { worker = std::thread([this] { run(); }); }
 
@@ -108,6 +124,7 @@ struct Engine::Impl {
     loaded.reset();
     try {
       loaded = LoadedModel::load(load.path, load.options);
+      no_mtp_logged = false;
       log::get("engine")->info("loaded {} in {:.2f} s", load.path.string(), loaded->info().load_seconds);
       emit(id, event::ModelLoaded{loaded->info()});
     } catch (const std::exception& e) {
@@ -129,7 +146,8 @@ struct Engine::Impl {
       callbacks.cancelled = [this, id] { return cancel_flag.load(std::memory_order_relaxed) && is_cancelled(id); };
       callbacks.on_text = [this, id](event::TokenText&& text) { emit(id, std::move(text)); };
       callbacks.on_stats = [this, id](const event::StepStats& stats) { emit(id, stats); };
-      GenerationLoop loop(loaded->model(), loaded->sequence(), loaded->history(), loaded->tokenizer());
+      GenerationLoop loop(loaded->model(), loaded->sequence(), loaded->history(), loaded->tokenizer(),
+                          &no_mtp_logged);
       event::Done done = loop.run(prompt, gen, callbacks);
       finish_request(id, done);
     } catch (const std::exception& e) {
@@ -228,6 +246,7 @@ struct Engine::Impl {
   std::deque<Event> events;
 
   std::unique_ptr<LoadedModel> loaded;  // engine thread only
+  bool no_mtp_logged = false;           // "no MTP block" said once per loaded model
   std::thread worker;                   // last: started after every member above exists
 };
 

@@ -22,7 +22,10 @@ class GenerationLoop {
  public:
   // `history` is the list of ids evaluated into `sequence` so far (kept in step with it, so a
   // later prompt that extends it can skip the shared prefix).
-  GenerationLoop(Model& model, Sequence& sequence, std::vector<int32_t>& history, const Tokenizer& tokenizer);
+  // `no_mtp_logged` (optional) makes "the model has no MTP block" a once-per-model message: the
+  // loop logs it only while the flag is false and then sets it.
+  GenerationLoop(Model& model, Sequence& sequence, std::vector<int32_t>& history, const Tokenizer& tokenizer,
+                 bool* no_mtp_logged = nullptr);
 
   // Throws peregrine::Error for a prompt that is empty, has ids outside the model's vocabulary
   // or does not fit the context; the sequence is then reset. Any other exception from the
@@ -35,11 +38,13 @@ class GenerationLoop {
                             const GenerationCallbacks& callbacks);
   void check_prompt(std::span<const int32_t> prompt) const;
   int64_t reusable_prefix(std::span<const int32_t> prompt, bool allowed) const;
+  bool wants_drafts(const request::Generate& request);
 
   Model& model_;
   Sequence& sequence_;
   std::vector<int32_t>& history_;
   const Tokenizer& tokenizer_;
+  bool* no_mtp_logged_;
 };
 
 }  // namespace peregrine
