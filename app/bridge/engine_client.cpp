@@ -40,6 +40,8 @@ peregrine::ModelOptions EngineClient::recommendedModelOptions() {
   peregrine::ModelOptions options;
   options.n_threads = std::max(1, QThread::idealThreadCount());
   options.context_length = 8192;
+  // The fast CPU path (8-bit activations, as llama.cpp's CPU backend); the float path is for tests.
+  options.activations = peregrine::ActivationMode::Quantized8;
   return options;
 }
 

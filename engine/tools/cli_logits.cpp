@@ -25,8 +25,8 @@ constexpr const char* kUsage =
     "  --chunk N             evaluate the tokens in steps of N (default: one step)\n"
     "  --mtp-out F2.f32      also the MTP head's logits: row p is fed token p and the trunk's hidden\n"
     "                        row p-1 (zeros for p = 0), as the fixtures' mtp_logits\n"
-    "  --float-activations   multiply quantized weights by float activations (the CPU backend's only\n"
-    "                        mode today, so this is also the default)\n";
+    "  --float-activations   multiply quantized weights by float activations (the float32 reference;\n"
+    "                        default: round activations to 8 bits like llama.cpp's CPU backend)\n";
 
 class RowWriter {
  public:
@@ -74,6 +74,7 @@ int run_logits(const std::vector<std::string>& args) {
   options.n_threads = parse_threads(cmd, a);
   options.context_length = n;
   options.max_batch = chunk;
+  options.activations = a.has("--float-activations") ? ActivationMode::Float : ActivationMode::Quantized8;
   const GgufFile file = GgufFile::open(model_path);
   auto model = Model::load(file, options);
   const ModelConfig& c = model->config();

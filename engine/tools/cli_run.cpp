@@ -20,6 +20,7 @@ constexpr const char* kUsage =
     "                         [--max-tokens N] [--temp T] [--seed S] [--threads N] [--ctx N] [--ids]\n"
     "                         [--profile greedy|thinking|coding|instruct] [--top-k K] [--top-p P] [--min-p P]\n"
     "                         [--presence-penalty X] [--repeat-penalty X] [--stop TEXT] [--ignore-eos]\n"
+    "                         [--float-activations] [--mtp K|auto|off]\n"
     "Streams the generated text to stdout and the statistics to stderr.\n"
     "  --prompt TEXT         text, special tokens (<|im_start|>, ...) recognised\n"
     "  --prompt-tokens IDS   the prompt as token ids instead of text\n"
@@ -29,7 +30,9 @@ constexpr const char* kUsage =
     "  --max-tokens N        default 256\n"
     "  sampling              greedy unless --temp or --profile is given; --profile sets the Qwen 3.6\n"
     "                        model card values, the other options override single values; --seed default 0\n"
-    "  --ctx N               context length to allocate (default 4096)\n";
+    "  --ctx N               context length to allocate (default 4096)\n"
+    "  --mtp K|auto|off      speculative decoding with the model's MTP head: draft length 1..8, adaptive\n"
+    "                        (auto, the default) or off; the output is the same, only the speed differs\n";
 
 SamplingParams sampling_from(const std::string& cmd, const ParsedArgs& a) {
   SamplingParams s = SamplingParams::greedy();
@@ -84,6 +87,7 @@ request::Generate request_from(const std::string& cmd, const ParsedArgs& a) {
   if (auto stop = a.value("--stop")) g.stop_strings.push_back(*stop);
   g.ignore_eos = a.has("--ignore-eos");
   g.stats_interval = std::chrono::milliseconds(1000);
+  if (auto mtp = a.value("--mtp")) g.mtp = parse_mtp("--mtp", *mtp);
   return g;
 }
 
@@ -103,10 +107,10 @@ Event wait_closing(Engine& engine, RequestId id, F&& on_event) {
 
 int run_run(const std::vector<std::string>& args) {
   const std::string cmd = "run";
-  const ParsedArgs a = parse_args(cmd, args, {"--chat", "--ids", "--no-think", "--ignore-eos"},
+  const ParsedArgs a = parse_args(cmd, args, {"--chat", "--ids", "--no-think", "--ignore-eos", "--float-activations"},
                                   {"--model", "--prompt", "--prompt-tokens", "--max-tokens", "--temp", "--seed",
                                    "--threads", "--ctx", "--top-k", "--top-p", "--min-p", "--presence-penalty",
-                                   "--repeat-penalty", "--profile", "--stop"});
+                                   "--repeat-penalty", "--profile", "--stop", "--mtp"});
   if (a.help) {
     std::fputs(kUsage, stdout);
     return 0;
@@ -116,6 +120,8 @@ int run_run(const std::vector<std::string>& args) {
   request::Generate gen = request_from(cmd, a);
   ModelOptions options;
   options.n_threads = parse_threads(cmd, a);
+  // Default: 8-bit activations like llama.cpp's CPU backend (fast); the flag keeps them in float.
+  options.activations = a.has("--float-activations") ? ActivationMode::Float : ActivationMode::Quantized8;
   if (auto ctx = a.value("--ctx")) {
     const uint64_t n = parse_u64("--ctx", *ctx);
     if (n < 2 || n > (uint64_t{1} << 24)) throw UsageError(cmd + ": --ctx must be between 2 and 16777216");
@@ -127,6 +133,7 @@ int run_run(const std::vector<std::string>& args) {
   if (const auto* err = loaded.get_if<event::Error>()) throw Error(err->message);
 
   const bool print_ids = a.has("--ids");
+  const MtpSetting gen_mtp = gen.mtp;
   std::vector<int32_t> ids;
   const Event closing = wait_closing(engine, engine.generate(std::move(gen)), [&](const Event& e) {
     if (const auto* t = e.get_if<event::TokenText>()) {
@@ -147,6 +154,15 @@ int run_run(const std::vector<std::string>& args) {
              "generated: {} tokens, decode {:.2f} tok/s, stop: {}\n",
              done.prompt_tokens, done.reused_prompt_tokens, done.prefill_tok_s, done.ttft_ms, done.generated_tokens,
              done.decode_tok_s, stop_reason_name(done.reason));
+  if (done.mtp.active) {
+    fmt::print(stderr,
+               "mtp: {} drafts, {} accepted ({:.1f} %), mean accepted length {:.2f} in {} steps; "
+               "draft {:.1f} ms, verify {:.1f} ms, sampling {:.1f} ms\n",
+               done.mtp.drafted, done.mtp.accepted, 100.0 * done.mtp.acceptance_rate, done.mtp.mean_accepted,
+               done.mtp.steps, done.mtp.draft_ms, done.mtp.verify_ms, done.mtp.sample_ms);
+  } else if (gen_mtp.mode != MtpSetting::Mode::Off && !done.mtp.model_has_mtp) {
+    fmt::print(stderr, "mtp: the model has no MTP block, decoded without drafts\n");
+  }
   return 0;
 }
 

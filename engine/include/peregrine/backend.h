@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "peregrine/activation_mode.h"
 #include "peregrine/tensor_type.h"
 
 namespace peregrine {
@@ -182,7 +183,8 @@ class Backend {
 
 // The float32 reference backend. n_threads ≤ 1: everything on the calling thread; otherwise
 // matrix products are split over output rows, attention and the delta rule over heads, between
-// that many threads (the results do not depend on the thread count).
-std::unique_ptr<Backend> make_cpu_backend(int n_threads = 1);
+// that many threads (the results do not depend on the thread count). `activations` picks how
+// quantized weights are multiplied (see activation_mode.h); Float is the exact float32 reference.
+std::unique_ptr<Backend> make_cpu_backend(int n_threads = 1, ActivationMode activations = ActivationMode::Float);
 
 }  // namespace peregrine

@@ -32,7 +32,10 @@ class Qwen35Forward {
 
  private:
   void decoder_layer(const LayerWeights& L, KvCache* kv, DeltaNetState* delta, RoutingCapture* routing, int64_t T);
+  bool record_checkpoints_ = false;  // this trunk step keeps the delta-net state after every token
   void delta_net_mixer(const DeltaNetWeights& w, DeltaNetState& state, const float* in, float* out, int64_t T);
+  void delta_net_recorded(DeltaNetState& state, const HeadView& q, const HeadView& k,
+                          const HeadView& v, const HeadView& core, int64_t T);
   void attention_mixer(const AttentionWeights& w, KvCache& kv, const float* in, float* out, int64_t T);
   void swiglu_ffn(const WeightView& gate, const WeightView& up, const WeightView& down, const float* in, float* out,
                   int64_t T);

@@ -20,7 +20,7 @@ struct Model::Impl {
       : file(f),
         config(std::move(c)),
         options(o),
-        backend(make_cpu_backend(o.n_threads)),
+        backend(make_cpu_backend(o.n_threads, o.activations)),
         weights(Qwen35Weights::bind(f, config)),
         forward(*backend, config, weights, options),
         fingerprint(model_fingerprint(f, config)) {}
@@ -124,6 +124,7 @@ std::vector<uint8_t> Model::snapshot(const Sequence& seq) const {
 
 void Model::restore(Sequence& seq, std::span<const uint8_t> bytes) const {
   read_snapshot(seq.impl(), impl_->config, impl_->fingerprint, bytes, impl_->file.display_name());
+  seq.impl().checkpoint_count = 0;  // the delta-net checkpoints describe the old state
   log::get("model")->debug("restored a {}-byte snapshot: position {}, MTP position {}", bytes.size(), seq.n_past(),
                            seq.mtp_n_past());
 }
@@ -143,6 +144,12 @@ std::span<const float> Model::evaluate(Sequence& sequence, std::span<const int32
   if (seq.capture_layer_inputs) seq.layer_inputs.resize(c.n_layer * N * n);
   for (int64_t il = 0; il < c.n_layer; ++il) seq.routing[il].clear();
   const int64_t B = impl_->options.max_batch;
+  // Checkpoints only for a call that fits one step and the slots; any other call invalidates them.
+  seq.record_checkpoints = seq.checkpoint_capacity > 0 && N <= seq.checkpoint_capacity && N <= B;
+  seq.checkpoint_start = start;
+  seq.checkpoint_count = 0;
+  seq.checkpoint_tokens = N;
+  seq.checkpoint_outputs_saved = false;
   for (int64_t i = 0; i < N; i += B) {
     const int64_t T = std::min(B, N - i);
     const bool last = i + T == N;
@@ -157,7 +164,19 @@ std::span<const float> Model::evaluate(Sequence& sequence, std::span<const int32
     impl_->forward.trunk_step(seq, tokens.subspan(i, T), start + i, out);
     seq.n_past = start + i + T;
   }
+  if (seq.record_checkpoints) seq.checkpoint_count = N;
+  seq.record_checkpoints = false;
   return seq.logits;
+}
+
+void Model::rollback(Sequence& sequence, int64_t n_past) const {
+  Sequence::Impl& seq = sequence.impl();
+  const int64_t first = seq.checkpoint_start + 1, last = seq.checkpoint_start + seq.checkpoint_count;
+  if (seq.checkpoint_count == 0 || n_past < first || n_past > last || last != seq.n_past)
+    throw Error(fmt::format("rollback: position {} is outside the checkpointed positions [{}, {}] of the last "
+                            "evaluate (sequence at {}, checkpoint capacity {})",
+                            n_past, first, last, seq.n_past, seq.checkpoint_capacity));
+  seq.rollback(n_past, impl_->config.n_vocab, impl_->config.n_embd);
 }
 
 std::span<const float> Model::evaluate_mtp(Sequence& sequence, std::span<const int32_t> tokens,

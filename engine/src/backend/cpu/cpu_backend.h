@@ -1,12 +1,15 @@
-// The float32 reference implementation of the Backend operations.
+// The CPU implementation of the Backend operations.
 //
-// Weights are dequantized one row at a time into per-thread scratch and multiplied with float
-// dot products (no activation rounding), so quantized models are evaluated as "dequantize, then
-// float matmul". Scratch buffers only grow, so after the first call of a given size nothing is
-// allocated.
+// Matrix products have two modes (activation_mode.h). Float, the float32 reference: weights are
+// dequantized one row at a time into per-thread scratch and multiplied with float dot products
+// (no activation rounding). Quantized8, like ggml-cpu: each activation row is rounded once per
+// product to the weight type's 8-bit block format, and the AVX2 integer kernels
+// (kernels/vec_dot.h) run over each thread's range of output rows. Scratch buffers only grow, so
+// after the first call of a given size nothing is allocated.
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "backend/cpu/thread_pool.h"
@@ -16,7 +19,7 @@ namespace peregrine::cpu {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int n_threads);
+  explicit CpuBackend(int n_threads, ActivationMode activations = ActivationMode::Float);
 
   std::string_view name() const override { return "cpu"; }
 
@@ -73,10 +76,15 @@ class CpuBackend final : public Backend {
                      const float* g, const float* beta, float* state, const HeadView& out, int64_t chunk,
                      int64_t j0, int64_t j1, float* buf);
   void reserve_workers(Buf which, int64_t n);
+  // The two matmul paths (see the header comment); matmul picks one per weight type.
+  void matmul_float(const WeightView& w, const float* x, float* y, int64_t n_tokens);
+  void matmul_quantized(const WeightView& w, const float* x, float* y, int64_t n_tokens);
   static float* grow(std::vector<float>& buf, int64_t n);
 
+  ActivationMode activations_;
   ThreadPool pool_;
   std::vector<WorkerScratch> workers_;
+  std::vector<uint8_t> act_scratch_;  // Quantized8: the rounded activation rows of one matmul
   std::vector<float> rope_scratch_;
   std::vector<float> route_scratch_;
 };

@@ -4,11 +4,18 @@
 #include <string>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/kernels/vec_dot.h"
 #include "peregrine/error.h"
 #include "peregrine/quant.h"
 
 namespace peregrine::cpu {
 namespace {
+
+// Quantized8 prefill tiling: a thread walks its output rows in blocks of kRowBlock and, for each,
+// the tokens in blocks of kTokenBlock, so the weight rows of a block (a few tens of KB) and the
+// activation rows of a token block stay in L1/L2 while they are reused.
+constexpr int64_t kRowBlock = 16;
+constexpr int64_t kTokenBlock = 32;
 
 // A row as float: F32 rows are used in place, every other type is dequantized into `buf`.
 const float* row_as_float(const WeightView& w, int64_t r, float* buf) {
@@ -24,7 +31,8 @@ void check_weight(const WeightView& w) {
 
 }  // namespace
 
-CpuBackend::CpuBackend(int n_threads) : pool_(n_threads), workers_(pool_.size()) {}
+CpuBackend::CpuBackend(int n_threads, ActivationMode activations)
+    : activations_(activations), pool_(n_threads), workers_(pool_.size()) {}
 
 float* CpuBackend::grow(std::vector<float>& buf, int64_t n) {
   if (static_cast<int64_t>(buf.size()) < n) buf.resize(std::max<int64_t>(n, 2 * static_cast<int64_t>(buf.size())));
@@ -47,6 +55,13 @@ float dot(const float* a, const float* b, int64_t n) {
 
 void CpuBackend::matmul(const WeightView& w, const float* x, float* y, int64_t n_tokens) {
   check_weight(w);
+  if (activations_ == ActivationMode::Quantized8 && kernels::has_vec_dot(w.type))
+    matmul_quantized(w, x, y, n_tokens);
+  else
+    matmul_float(w, x, y, n_tokens);
+}
+
+void CpuBackend::matmul_float(const WeightView& w, const float* x, float* y, int64_t n_tokens) {
   const int64_t n_in = w.n_in, n_out = w.n_out;
   reserve_workers(Buf::Row, n_in);
   // Split over output rows: each row is dequantized once and used for every token.
@@ -55,6 +70,50 @@ void CpuBackend::matmul(const WeightView& w, const float* x, float* y, int64_t n
     for (int64_t r = r0; r < r1; ++r) {
       const float* wr = row_as_float(w, r, buf);
       for (int64_t t = 0; t < n_tokens; ++t) y[t * n_out + r] = dot(wr, x + t * n_in, n_in);
+    }
+  });
+}
+
+void CpuBackend::matmul_quantized(const WeightView& w, const float* x, float* y, int64_t n_tokens) {
+  const int64_t n_in = w.n_in, n_out = w.n_out;
+  // Float activations (F32/F16/BF16 weights) are read in place; otherwise each token's row is
+  // rounded once here and shared by every output row.
+  const uint8_t* act = reinterpret_cast<const uint8_t*>(x);
+  size_t act_bytes = sizeof(float) * static_cast<size_t>(n_in);
+  if (kernels::activation_type(w.type) != TensorType::F32) {
+    act_bytes = kernels::activation_row_bytes(w.type, n_in);  // throws if n_in is not whole blocks
+    const size_t need = act_bytes * static_cast<size_t>(n_tokens);
+    if (act_scratch_.size() < need) act_scratch_.resize(std::max(need, 2 * act_scratch_.size()));
+    uint8_t* dst = act_scratch_.data();
+    pool_.parallel_for(n_tokens, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t)
+        kernels::quantize_activations(w.type, x + t * n_in, n_in, dst + static_cast<size_t>(t) * act_bytes);
+    });
+    act = dst;
+  }
+  const kernels::VecDotFn dot_one = kernels::vec_dot_kernel(w.type);
+  // Every output element is one kernel call on its own weight row and activation row, and
+  // vec_dot_multi is bit-identical to vec_dot, so results do not depend on the thread count.
+  pool_.parallel_for(n_out, [&](int64_t r0, int64_t r1, int) {
+    if (n_tokens == 1) {
+      kernels::vec_dot_rows(w.type, n_in, r1 - r0, w.row(r0), w.row_bytes, act, y + r0);
+      return;
+    }
+    float out[kTokenBlock];
+    for (int64_t rb = r0; rb < r1; rb += kRowBlock) {
+      const int64_t re = std::min(rb + kRowBlock, r1);
+      for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenBlock) {
+        const int64_t nt = std::min(kTokenBlock, n_tokens - t0);
+        const uint8_t* acts = act + static_cast<size_t>(t0) * act_bytes;
+        for (int64_t r = rb; r < re; ++r) {
+          if (nt == 1) {
+            out[0] = dot_one(n_in, w.row(r), acts);
+          } else {
+            kernels::vec_dot_multi(w.type, n_in, w.row(r), acts, act_bytes, nt, out);
+          }
+          for (int64_t j = 0; j < nt; ++j) y[(t0 + j) * n_out + r] = out[j];
+        }
+      }
     }
   });
 }
@@ -77,7 +136,7 @@ void CpuBackend::get_rows(const WeightView& table, std::span<const int32_t> toke
 }  // namespace peregrine::cpu
 
 namespace peregrine {
-std::unique_ptr<Backend> make_cpu_backend(int n_threads) {
-  return std::make_unique<cpu::CpuBackend>(n_threads);
+std::unique_ptr<Backend> make_cpu_backend(int n_threads, ActivationMode activations) {
+  return std::make_unique<cpu::CpuBackend>(n_threads, activations);
 }
 }  // namespace peregrine
