@@ -140,7 +140,12 @@ class Model {
  public:
   // Binds every tensor of `file` (which must outlive the model) and checks names, shapes and
   // types against the configuration. Throws peregrine::Error naming the file and tensor.
-  static std::unique_ptr<Model> load(const GgufFile& file, const ModelOptions& options = {});
+  // `mtp_file` (which must outlive the model too): a separate MTP-only GGUF (`mtp-<name>.gguf`,
+  // docs/mtp.md) whose NextN block becomes the MTP head of a trunk that has none; it is checked
+  // against the trunk (architecture, dimensions, block tensors) and refused with an error naming
+  // it. Ignored (with a log line) when the trunk has its own MTP block.
+  static std::unique_ptr<Model> load(const GgufFile& file, const ModelOptions& options = {},
+                                     const GgufFile* mtp_file = nullptr);
   ~Model();
 
   const ModelConfig& config() const;

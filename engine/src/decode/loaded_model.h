@@ -16,7 +16,10 @@ namespace peregrine {
 class LoadedModel {
  public:
   // Opens and validates the file, binds the weights, reads the tokenizer. Throws peregrine::Error.
-  static std::unique_ptr<LoadedModel> load(const std::filesystem::path& path, const ModelOptions& options);
+  // A trunk without an MTP block gets one from `mtp_path` when given, else from `mtp-<file name>`
+  // in the same folder when that exists (docs/mtp.md "Separate MTP file").
+  static std::unique_ptr<LoadedModel> load(const std::filesystem::path& path, const ModelOptions& options,
+                                           const std::filesystem::path& mtp_path = {});
 
   const ModelInfo& info() const { return info_; }
   Model& model() { return *model_; }
@@ -29,9 +32,11 @@ class LoadedModel {
   std::vector<int32_t> prompt_ids(const Prompt& prompt) const;
 
  private:
-  LoadedModel(std::unique_ptr<GgufFile> file, Tokenizer tokenizer, std::unique_ptr<Model> model);
+  LoadedModel(std::unique_ptr<GgufFile> file, std::unique_ptr<GgufFile> mtp_file, Tokenizer tokenizer,
+              std::unique_ptr<Model> model);
 
-  std::unique_ptr<GgufFile> file_;  // must outlive model_ (declared first, destroyed last)
+  std::unique_ptr<GgufFile> file_;      // must outlive model_ (declared first, destroyed last)
+  std::unique_ptr<GgufFile> mtp_file_;  // the separate MTP file, if one is attached; likewise
   Tokenizer tokenizer_;
   std::unique_ptr<Model> model_;
   Sequence sequence_;

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "model/mtp_file.h"
 #include "model/qwen35_forward.h"
 #include "model/qwen35_state.h"
 #include "model/qwen35_weights.h"
@@ -16,14 +17,20 @@
 namespace peregrine {
 
 struct Model::Impl {
-  Impl(const GgufFile& f, ModelConfig c, const ModelOptions& o)
+  Impl(const GgufFile& f, ModelConfig c, const ModelOptions& o, const GgufFile* mtp)
       : file(f),
         config(std::move(c)),
         options(o),
         backend(make_cpu_backend(o.n_threads, o.activations)),
-        weights(Qwen35Weights::bind(f, config)),
+        weights(Qwen35Weights::bind(f, config, mtp)),
         forward(*backend, config, weights, options),
-        fingerprint(model_fingerprint(f, config)) {}
+        fingerprint(combined_fingerprint(f, config, mtp)) {}
+
+  // A separate MTP file's tensor table is part of the model too (snapshots of its KV cache).
+  static uint64_t combined_fingerprint(const GgufFile& f, const ModelConfig& c, const GgufFile* mtp) {
+    const uint64_t trunk = model_fingerprint(f, c);
+    return mtp ? (trunk * 0x100000001b3ULL) ^ model_fingerprint(*mtp, c) : trunk;
+  }
 
   const GgufFile& file;
   ModelConfig config;
@@ -82,15 +89,23 @@ void check_span(const Sequence::Impl& seq, std::string_view what, int64_t start,
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
 
-std::unique_ptr<Model> Model::load(const GgufFile& file, const ModelOptions& options) {
+std::unique_ptr<Model> Model::load(const GgufFile& file, const ModelOptions& options, const GgufFile* mtp_file) {
   check_options(file, options);
   ModelConfig config = ModelConfig::from_gguf(file);
+  if (mtp_file && config.has_mtp()) {
+    log::get("model")->info("{}: has its own MTP block; {} is not used", file.display_name(),
+                            mtp_file->display_name());
+    mtp_file = nullptr;
+  }
+  if (mtp_file) config = attach_mtp_config(config, file, *mtp_file);
   check_config(file, config, options);
-  auto model = std::unique_ptr<Model>(new Model(std::make_unique<Impl>(file, std::move(config), options)));
+  auto model = std::unique_ptr<Model>(new Model(std::make_unique<Impl>(file, std::move(config), options, mtp_file)));
   const ModelConfig& c = model->config();
+  const std::string mtp_note =
+      !c.has_mtp() ? "" : mtp_file ? fmt::format(", MTP head from {}", mtp_file->display_name()) : ", MTP head";
   log::get("model")->info("{}: {} with {} layers, n_embd {}, vocab {}{}, context {}, KV cache {}, fingerprint {:016x}",
                           file.display_name(), c.arch_name, c.n_layer, c.n_embd, c.n_vocab,
-                          c.has_mtp() ? ", MTP head" : "", options.context_length,
+                          mtp_note, options.context_length,
                           tensor_type_info(options.kv_type).name, model->fingerprint());
   return model;
 }

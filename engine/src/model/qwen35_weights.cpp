@@ -156,7 +156,7 @@ LayerWeights bind_layer(const Binder& b, const ModelConfig& c, int64_t il, Layer
 
 }  // namespace
 
-Qwen35Weights Qwen35Weights::bind(const GgufFile& file, const ModelConfig& c) {
+Qwen35Weights Qwen35Weights::bind(const GgufFile& file, const ModelConfig& c, const GgufFile* mtp_file) {
   const Binder b(file);
   const int64_t n = c.n_embd;
   Qwen35Weights w;
@@ -168,19 +168,27 @@ Qwen35Weights Qwen35Weights::bind(const GgufFile& file, const ModelConfig& c) {
                             c.layer_kinds.size(), c.n_layer));
   for (int64_t il = 0; il < c.n_layer; ++il) w.layers.push_back(bind_layer(b, c, il, c.layer_kinds[il]));
   if (c.has_mtp()) {
+    // The block lives in the trunk file or in a separate MTP-only file, whose own embeddings,
+    // final norm and LM head (copies of the trunk's in llama.cpp's split) are preferred.
+    const Binder mb(mtp_file ? *mtp_file : file);
     const int64_t il = c.n_layer;
+    const WeightView embed = mtp_file ? mb.optional_matrix("token_embd.weight", {n, c.n_vocab}) : WeightView{};
+    WeightView head = mtp_file ? mb.optional_matrix("output.weight", {n, c.n_vocab}) : WeightView{};
+    if (head.empty()) head = embed.empty() ? w.output : embed;
+    const std::vector<float> head_norm =
+        mtp_file && mb.find("output_norm.weight") ? mb.floats("output_norm.weight", n) : w.output_norm;
     MtpWeights m;
-    m.enorm = b.floats(blk(il, "nextn.enorm.weight"), n);
-    m.hnorm = b.floats(blk(il, "nextn.hnorm.weight"), n);
-    m.shared_head_norm = b.find(blk(il, "nextn.shared_head_norm.weight"))
-                             ? b.floats(blk(il, "nextn.shared_head_norm.weight"), n)
-                             : w.output_norm;
-    m.eh_proj = b.matrix(blk(il, "nextn.eh_proj.weight"), {2 * n, n});
-    m.embed = b.optional_matrix(blk(il, "nextn.embed_tokens.weight"), {n, c.n_vocab});
-    if (m.embed.empty()) m.embed = w.token_embd;
-    m.head = b.optional_matrix(blk(il, "nextn.shared_head_head.weight"), {n, c.n_vocab});
-    if (m.head.empty()) m.head = w.output;
-    m.block = bind_layer(b, c, il, LayerKind::FullAttention);
+    m.enorm = mb.floats(blk(il, "nextn.enorm.weight"), n);
+    m.hnorm = mb.floats(blk(il, "nextn.hnorm.weight"), n);
+    m.shared_head_norm = mb.find(blk(il, "nextn.shared_head_norm.weight"))
+                             ? mb.floats(blk(il, "nextn.shared_head_norm.weight"), n)
+                             : head_norm;
+    m.eh_proj = mb.matrix(blk(il, "nextn.eh_proj.weight"), {2 * n, n});
+    m.embed = mb.optional_matrix(blk(il, "nextn.embed_tokens.weight"), {n, c.n_vocab});
+    if (m.embed.empty()) m.embed = embed.empty() ? w.token_embd : embed;
+    m.head = mb.optional_matrix(blk(il, "nextn.shared_head_head.weight"), {n, c.n_vocab});
+    if (m.head.empty()) m.head = head;
+    m.block = bind_layer(mb, c, il, LayerKind::FullAttention);
     w.mtp = std::move(m);
   }
   return w;

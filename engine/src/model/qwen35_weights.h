@@ -70,7 +70,8 @@ struct Qwen35Weights {
   std::optional<MtpWeights> mtp;
 
   // Throws peregrine::Error naming the file and tensor when one is missing or mis-shaped.
-  static Qwen35Weights bind(const GgufFile& file, const ModelConfig& config);
+  // With `mtp_file`, the MTP block (config.has_mtp()) is bound from that MTP-only file instead.
+  static Qwen35Weights bind(const GgufFile& file, const ModelConfig& config, const GgufFile* mtp_file = nullptr);
 };
 
 }  // namespace peregrine
