@@ -15,6 +15,7 @@
 #include "cli_args.h"
 #include "cli_commands.h"
 #include "cli_decode_commands.h"
+#include "model/mtp_file.h"
 #include "peregrine/error.h"
 #include "peregrine/gguf.h"
 #include "peregrine/model.h"
@@ -133,7 +134,8 @@ int run_bench(const std::vector<std::string>& args) {
   options.max_batch = std::clamp<int64_t>(n_prompt, mtp ? kMaxMtpDraftLength + 1 : 1, 512);
   const GgufFile file = GgufFile::open(model_path);
   const Tokenizer tokenizer = Tokenizer::from_gguf(file);
-  auto model = Model::load(file, options);
+  const auto mtp_file = open_mtp_file_for(file, model_path);  // a separate mtp-<name>.gguf, if any
+  auto model = Model::load(file, options, mtp_file.get());
   const ModelConfig& c = model->config();
   Sequence seq = model->new_sequence();
 

@@ -10,6 +10,7 @@
 #include "cli_args.h"
 #include "cli_commands.h"
 #include "cli_decode_commands.h"
+#include "model/mtp_file.h"
 #include "peregrine/error.h"
 #include "peregrine/gguf.h"
 #include "peregrine/log.h"
@@ -76,7 +77,8 @@ int run_logits(const std::vector<std::string>& args) {
   options.max_batch = chunk;
   options.activations = a.has("--float-activations") ? ActivationMode::Float : ActivationMode::Quantized8;
   const GgufFile file = GgufFile::open(model_path);
-  auto model = Model::load(file, options);
+  const auto mtp_file = open_mtp_file_for(file, model_path);  // a separate mtp-<name>.gguf, if any
+  auto model = Model::load(file, options, mtp_file.get());
   const ModelConfig& c = model->config();
   for (size_t i = 0; i < tokens.size(); ++i)
     if (tokens[i] >= c.n_vocab)

@@ -10,29 +10,6 @@
 
 namespace peregrine {
 
-namespace {
-
-// The separate MTP file to attach to a trunk without an MTP block: the explicit path, else the
-// converter's `mtp-<name>` companion when present; null when there is none or it is not needed.
-std::unique_ptr<GgufFile> open_mtp_file(const GgufFile& trunk, const std::filesystem::path& trunk_path,
-                                        const std::filesystem::path& explicit_path) {
-  if (ModelConfig::from_gguf(trunk).has_mtp()) {
-    if (!explicit_path.empty())
-      log::get("engine")->info("{}: has its own MTP block; {} is not used", trunk.display_name(),
-                               explicit_path.string());
-    return nullptr;
-  }
-  std::filesystem::path path = explicit_path;
-  if (path.empty()) {
-    path = mtp_companion_path(trunk_path);
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec)) return nullptr;
-  }
-  log::get("engine")->info("{}: no MTP block; attaching the MTP file {}", trunk.display_name(), path.string());
-  return std::make_unique<GgufFile>(GgufFile::open(path));
-}
-
-}  // namespace
 
 LoadedModel::LoadedModel(std::unique_ptr<GgufFile> file, std::unique_ptr<GgufFile> mtp_file, Tokenizer tokenizer,
                          std::unique_ptr<Model> model)
@@ -47,7 +24,7 @@ std::unique_ptr<LoadedModel> LoadedModel::load(const std::filesystem::path& path
   const auto t0 = std::chrono::steady_clock::now();
   auto file = std::make_unique<GgufFile>(GgufFile::open(path));
   Tokenizer tokenizer = Tokenizer::from_gguf(*file);
-  auto mtp_file = open_mtp_file(*file, path, mtp_path);
+  auto mtp_file = open_mtp_file_for(*file, path, mtp_path);
   auto model = Model::load(*file, options, mtp_file.get());
   const ModelConfig& c = model->config();
   if (tokenizer.vocab_size() > c.n_vocab)

@@ -1,5 +1,6 @@
 #include "model/mtp_file.h"
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -7,6 +8,7 @@
 
 #include "peregrine/error.h"
 #include "peregrine/gguf.h"
+#include "peregrine/log.h"
 
 namespace peregrine {
 namespace {
@@ -73,6 +75,24 @@ ModelConfig attach_mtp_config(const ModelConfig& trunk_config, const GgufFile& t
 
 std::filesystem::path mtp_companion_path(const std::filesystem::path& trunk_path) {
   return trunk_path.parent_path() / ("mtp-" + trunk_path.filename().string());
+}
+
+std::unique_ptr<GgufFile> open_mtp_file_for(const GgufFile& trunk, const std::filesystem::path& trunk_path,
+                                            const std::filesystem::path& explicit_path) {
+  if (ModelConfig::from_gguf(trunk).has_mtp()) {
+    if (!explicit_path.empty())
+      log::get("model")->info("{}: has its own MTP block; {} is not used", trunk.display_name(),
+                              explicit_path.string());
+    return nullptr;
+  }
+  std::filesystem::path path = explicit_path;
+  if (path.empty()) {
+    path = mtp_companion_path(trunk_path);
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) return nullptr;
+  }
+  log::get("model")->info("{}: no MTP block; attaching the MTP file {}", trunk.display_name(), path.string());
+  return std::make_unique<GgufFile>(GgufFile::open(path));
 }
 
 }  // namespace peregrine

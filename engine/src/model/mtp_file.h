@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 
 #include "peregrine/model_config.h"
 
@@ -20,5 +21,11 @@ ModelConfig attach_mtp_config(const ModelConfig& trunk_config, const GgufFile& t
 
 // `mtp-<name>` next to `trunk_path` (what the converter writes); may not exist.
 std::filesystem::path mtp_companion_path(const std::filesystem::path& trunk_path);
+
+// The separate MTP file to attach to a trunk without an MTP block: `explicit_path` when given,
+// else the `mtp-<name>` companion when it exists; null when the trunk has its own block or there is
+// no file. Throws GgufError for an MTP file that cannot be read.
+std::unique_ptr<GgufFile> open_mtp_file_for(const GgufFile& trunk, const std::filesystem::path& trunk_path,
+                                            const std::filesystem::path& explicit_path = {});
 
 }  // namespace peregrine
