@@ -20,37 +20,23 @@ bool better(const TokenProb& a, const TokenProb& b) {
   return a.id < b.id;
 }
 
+// The Qwen 3.6 model card's profiles differ only in temperature, top-p and presence penalty
+// (top-k 20, min-p 0 in all of them).
+SamplingParams model_card_profile(float temperature, float top_p, float presence_penalty) {
+  SamplingParams p;
+  p.temperature = temperature;
+  p.top_p = top_p;
+  p.top_k = 20;
+  p.min_p = 0.0f;
+  p.presence_penalty = presence_penalty;
+  return p;
+}
+
 }  // namespace
 
-SamplingParams SamplingParams::thinking_general() {
-  SamplingParams p;
-  p.temperature = 1.0f;
-  p.top_p = 0.95f;
-  p.top_k = 20;
-  p.min_p = 0.0f;
-  p.presence_penalty = 1.5f;
-  return p;
-}
-
-SamplingParams SamplingParams::thinking_coding() {
-  SamplingParams p;
-  p.temperature = 0.6f;
-  p.top_p = 0.95f;
-  p.top_k = 20;
-  p.min_p = 0.0f;
-  p.presence_penalty = 0.0f;
-  return p;
-}
-
-SamplingParams SamplingParams::instruct() {
-  SamplingParams p;
-  p.temperature = 0.7f;
-  p.top_p = 0.8f;
-  p.top_k = 20;
-  p.min_p = 0.0f;
-  p.presence_penalty = 1.5f;
-  return p;
-}
+SamplingParams SamplingParams::thinking_general() { return model_card_profile(1.0f, 0.95f, 1.5f); }
+SamplingParams SamplingParams::thinking_coding() { return model_card_profile(0.6f, 0.95f, 0.0f); }
+SamplingParams SamplingParams::instruct() { return model_card_profile(0.7f, 0.8f, 1.5f); }
 
 std::optional<SamplingParams> SamplingParams::profile(std::string_view name) {
   if (name == "greedy") return greedy();
