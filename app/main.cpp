@@ -19,7 +19,10 @@
 
 #include "bridge/engine_client.h"
 #include "bridge/model_library.h"
+#include "controller/app_session.h"
 #include "controller/chat_controller.h"
+#include "controller/chat_settings_controller.h"
+#include "controller/conversation_exporter.h"
 #include "controller/model_menu.h"
 #include "core/conversation_store.h"
 #include "peregrine/error.h"
@@ -29,8 +32,6 @@
 namespace {
 
 using namespace peregrine;
-
-constexpr const char* kLastChatKey = "chat/lastConversation";
 
 QString welcomeText() {
   return QCoreApplication::translate(
@@ -109,18 +110,13 @@ int main(int argc, char** argv) {
   app::EngineClient engine;
   ui::MainWindow window;
   window.setWindowTitle(QStringLiteral("Peregrine"));
-  window.restoreWindowState(settings);
   app::ModelMenu models(window, engine, settings);
   app::ChatController chat(window, *store, engine);
   chat.setWelcomeText(welcomeText());
-
-  const qint64 lastChat = settings.value(QLatin1String(kLastChatKey), 0).toLongLong();
-  if (lastChat && store->conversation(lastChat) && !store->conversation(lastChat)->deleted) {
-    chat.openConversation(lastChat);
-  }
-  auto rememberChat = [&] { settings.setValue(QLatin1String(kLastChatKey), chat.currentConversation()); };
-  QObject::connect(&window, &ui::MainWindow::closing, &window, rememberChat);
-  QObject::connect(&app, &QCoreApplication::aboutToQuit, &window, rememberChat);
+  app::ChatSettingsController chatSettings(window, chat);
+  app::ConversationExporter exporter(window, chat, *store);
+  app::AppSession session(window, chat, *store, settings);
+  session.restore();  // window geometry and docks, the chat open last time
 
   if (parser.isSet(screenshot)) {
     scheduleScreenshot(window, engine, chat, parser.value(screenshot), parser.value(ask));

@@ -2,12 +2,14 @@
 
 #include <QAction>
 #include <QCloseEvent>
+#include <QDockWidget>
 #include <QMenuBar>
 #include <QSettings>
 #include <QSplitter>
 #include <QStatusBar>
 #include <QVBoxLayout>
 
+#include "ui/chat_settings_panel.h"
 #include "ui/chat_view.h"
 #include "ui/code_block.h"
 #include "ui/conversation_list.h"
@@ -22,7 +24,9 @@ MainWindow::MainWindow(QWidget* parent)
       chat_(new ChatView),
       input_(new InputBox),
       status_(new StatusBarWidget),
-      splitter_(new QSplitter(Qt::Horizontal)) {
+      splitter_(new QSplitter(Qt::Horizontal)),
+      settingsPanel_(new ChatSettingsPanel),
+      settingsDock_(new QDockWidget(tr("Chat settings"), this)) {
   setObjectName(QStringLiteral("mainWindow"));
   setWindowTitle(QStringLiteral("Peregrine"));
 
@@ -41,6 +45,16 @@ MainWindow::MainWindow(QWidget* parent)
   splitter_->setCollapsible(1, false);
   splitter_->setSizes({260, 900});
   setCentralWidget(splitter_);
+  settingsDock_->setObjectName(QStringLiteral("chatSettingsDock"));
+  settingsDock_->setWidget(settingsPanel_);
+  settingsDock_->setAllowedAreas(Qt::LeftDockWidgetArea | Qt::RightDockWidgetArea);
+  addDockWidget(Qt::RightDockWidgetArea, settingsDock_);
+  settingsDock_->hide();
+  QAction* toggleSettings = settingsDock_->toggleViewAction();
+  toggleSettings->setObjectName(QStringLiteral("chatSettingsAction"));
+  toggleSettings->setText(tr("Chat &settings"));
+  toggleSettings->setShortcut(QKeySequence(QStringLiteral("Ctrl+Shift+S")));
+  addAction(toggleSettings);
   statusBar()->addPermanentWidget(status_, 1);
   statusBar()->setSizeGripEnabled(false);
 
@@ -49,7 +63,7 @@ MainWindow::MainWindow(QWidget* parent)
   search_ = addShortcut(tr("&Search chats"), QKeySequence(QStringLiteral("Ctrl+F")));
   focusInput_ = addShortcut(tr("&Focus input"), QKeySequence(QStringLiteral("Ctrl+L")));
   copyCode_ = addShortcut(tr("&Copy last code block"), QKeySequence(QStringLiteral("Ctrl+Shift+C")));
-  chatMenu->addActions({newChat_, search_, focusInput_, copyCode_});
+  chatMenu->addActions({newChat_, search_, focusInput_, copyCode_, toggleSettings});
   chatMenu->addSeparator();
   QAction* quit = chatMenu->addAction(tr("&Quit"));
   quit->setShortcut(QKeySequence::Quit);
@@ -72,6 +86,8 @@ QAction* MainWindow::addShortcut(const QString& text, const QKeySequence& keys) 
   return action;
 }
 
+QAction* MainWindow::chatSettingsAction() const { return settingsDock_->toggleViewAction(); }
+
 bool MainWindow::copyLastCodeBlock() {
   CodeBlock* block = chat_->lastCodeBlock();
   if (!block) {
@@ -88,11 +104,14 @@ void MainWindow::restoreWindowState(const QSettings& settings) {
   if (!geometry.isEmpty()) restoreGeometry(geometry);
   const QByteArray split = settings.value(QStringLiteral("window/splitter")).toByteArray();
   if (!split.isEmpty()) splitter_->restoreState(split);
+  const QByteArray docks = settings.value(QStringLiteral("window/state")).toByteArray();
+  if (!docks.isEmpty()) restoreState(docks);
 }
 
 void MainWindow::saveWindowState(QSettings& settings) const {
   settings.setValue(QStringLiteral("window/geometry"), saveGeometry());
   settings.setValue(QStringLiteral("window/splitter"), splitter_->saveState());
+  settings.setValue(QStringLiteral("window/state"), saveState());
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {

@@ -1,6 +1,7 @@
 // The window: conversations on the left; the chat, the input box and the status line on the right.
-// Keyboard: Ctrl+N new chat, Ctrl+F search, Ctrl+L input, Ctrl+Shift+C copy the last code block.
-// Geometry and the splitter are kept in QSettings. The window only lays things out and forwards
+// Keyboard: Ctrl+N new chat, Ctrl+F search, Ctrl+L input, Ctrl+Shift+C copy the last code block,
+// Ctrl+Shift+S the per-chat settings panel (a dock on the right, hidden at first).
+// Geometry, the splitter and the dock are kept in QSettings. The window only lays things out and forwards
 // what the user asks for; the controller in app/ connects it to storage and the engine.
 #pragma once
 
@@ -8,10 +9,12 @@
 
 class QAction;
 class QSettings;
+class QDockWidget;
 class QSplitter;
 
 namespace peregrine::ui {
 
+class ChatSettingsPanel;
 class ChatView;
 class ConversationList;
 class InputBox;
@@ -26,12 +29,16 @@ class MainWindow : public QMainWindow {
   ChatView* chatView() const { return chat_; }
   InputBox* inputBox() const { return input_; }
   StatusBarWidget* statusWidget() const { return status_; }
+  ChatSettingsPanel* chatSettingsPanel() const { return settingsPanel_; }
+  QDockWidget* chatSettingsDock() const { return settingsDock_; }
   QAction* newChatAction() const { return newChat_; }
   QAction* searchAction() const { return search_; }
   QAction* focusInputAction() const { return focusInput_; }
   QAction* copyCodeAction() const { return copyCode_; }
+  // Shows / hides the chat settings dock (checkable).
+  QAction* chatSettingsAction() const;
 
-  // Window geometry and the splitter position, under "window/" in settings.
+  // Window geometry, the splitter position and the docks, under "window/" in settings.
   void restoreWindowState(const QSettings& settings);
   void saveWindowState(QSettings& settings) const;
 
@@ -54,6 +61,8 @@ class MainWindow : public QMainWindow {
   InputBox* input_;
   StatusBarWidget* status_;
   QSplitter* splitter_;
+  ChatSettingsPanel* settingsPanel_;
+  QDockWidget* settingsDock_;
   QAction* newChat_;
   QAction* search_;
   QAction* focusInput_;

@@ -4,6 +4,7 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLocale>
+#include <QProgressBar>
 
 namespace peregrine::ui {
 namespace {
@@ -22,7 +23,8 @@ StatusBarWidget::StatusBarWidget(QWidget* parent)
       model_(new QLabel(this)),
       backend_(new QLabel(this)),
       context_(new QLabel(this)),
-      speed_(new QLabel(this)) {
+      speed_(new QLabel(this)),
+      busy_(new QProgressBar(this)) {
   setObjectName(QStringLiteral("statusBarWidget"));
   model_->setObjectName(QStringLiteral("statusModel"));
   backend_->setObjectName(QStringLiteral("statusBackend"));
@@ -32,10 +34,18 @@ StatusBarWidget::StatusBarWidget(QWidget* parent)
   backend_->setToolTip(tr("Where the model runs"));
   context_->setToolTip(tr("Tokens of this chat in the context window / its size"));
   speed_->setToolTip(tr("Generation speed of the last answer"));
+  busy_->setObjectName(QStringLiteral("statusBusy"));
+  busy_->setRange(0, 0);  // indeterminate
+  busy_->setMaximumWidth(120);
+  busy_->setMaximumHeight(14);
+  busy_->setTextVisible(false);
+  busy_->setToolTip(tr("Loading the model"));
+  busy_->hide();
   auto* layout = new QHBoxLayout(this);
   layout->setContentsMargins(4, 0, 4, 0);
   layout->setSpacing(8);
   layout->addWidget(model_);
+  layout->addWidget(busy_);
   layout->addWidget(separator(this));
   layout->addWidget(backend_);
   layout->addWidget(separator(this));
@@ -66,6 +76,10 @@ void StatusBarWidget::setTokensPerSecond(double tokensPerSecond) {
   speed_->setText(tokensPerSecond >= 0 ? tr("%1 tok/s").arg(tokensPerSecond, 0, 'f', 1)
                                        : tr("— tok/s"));
 }
+
+void StatusBarWidget::setBusy(bool busy) { busy_->setVisible(busy); }
+
+bool StatusBarWidget::isBusy() const { return !busy_->isHidden(); }
 
 QString StatusBarWidget::modelText() const { return model_->text(); }
 QString StatusBarWidget::backendText() const { return backend_->text(); }

@@ -1,9 +1,11 @@
-// The status line under the chat: model, backend, context used / size, and the last answer's speed.
+// The status line under the chat: model (with a busy bar while it loads), backend, context used /
+// size, and the last answer's speed.
 #pragma once
 
 #include <QWidget>
 
 class QLabel;
+class QProgressBar;
 
 namespace peregrine::ui {
 
@@ -16,6 +18,10 @@ class StatusBarWidget : public QWidget {
   void setBackend(const QString& backend);
   void setContext(qint64 used, qint64 size);
   void setTokensPerSecond(double tokensPerSecond);  // < 0: unknown
+  // An indeterminate progress bar beside the model while it loads (the engine reports no
+  // fraction); busy false hides it.
+  void setBusy(bool busy);
+  bool isBusy() const;
 
   QString modelText() const;
   QString backendText() const;
@@ -27,6 +33,7 @@ class StatusBarWidget : public QWidget {
   QLabel* backend_;
   QLabel* context_;
   QLabel* speed_;
+  QProgressBar* busy_;
 };
 
 }  // namespace peregrine::ui

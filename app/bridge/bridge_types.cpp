@@ -25,31 +25,14 @@ ModelSummary ModelSummary::fromEngine(const peregrine::ModelInfo& info) {
   return s;
 }
 
-QString finishReasonName(FinishReason reason) {
-  switch (reason) {
-    case FinishReason::EndOfGeneration: return QStringLiteral("eos");
-    case FinishReason::MaxTokens: return QStringLiteral("max_tokens");
-    case FinishReason::StopString: return QStringLiteral("stop_string");
-    case FinishReason::Cancelled: return QStringLiteral("cancelled");
-    case FinishReason::ContextFull: return QStringLiteral("context_full");
-  }
-  return QStringLiteral("unknown");
-}
-
-FinishReason finishReasonFromEngine(peregrine::StopReason reason) {
-  switch (reason) {
-    case peregrine::StopReason::EndOfGeneration: return FinishReason::EndOfGeneration;
-    case peregrine::StopReason::MaxTokens: return FinishReason::MaxTokens;
-    case peregrine::StopReason::StopString: return FinishReason::StopString;
-    case peregrine::StopReason::Cancelled: return FinishReason::Cancelled;
-    case peregrine::StopReason::ContextFull: return FinishReason::ContextFull;
-  }
-  return FinishReason::MaxTokens;
+QString finishReasonName(peregrine::StopReason reason) {
+  const std::string_view name = peregrine::stop_reason_name(reason);
+  return QString::fromUtf8(name.data(), int(name.size()));
 }
 
 GenerationStats statsFromEngine(const peregrine::event::Done& done) {
   GenerationStats s;
-  s.reason = finishReasonFromEngine(done.reason);
+  s.reason = done.reason;
   s.promptTokens = done.prompt_tokens;
   s.reusedPromptTokens = done.reused_prompt_tokens;
   s.generatedTokens = done.generated_tokens;

@@ -67,11 +67,9 @@ struct GenerationProgress {
   double mtpAcceptance = 0;    // accepted / drafted so far, 0..1
 };
 
-enum class FinishReason { EndOfGeneration, MaxTokens, StopString, Cancelled, ContextFull };
-
 // The closing numbers of one answer (the engine's event::Done).
 struct GenerationStats {
-  FinishReason reason = FinishReason::MaxTokens;
+  peregrine::StopReason reason = peregrine::StopReason::MaxTokens;
   qint64 promptTokens = 0;
   qint64 reusedPromptTokens = 0;
   qint64 generatedTokens = 0;
@@ -87,9 +85,8 @@ struct GenerationStats {
   double mtpMeanAccepted = 0;  // accepted drafts per verify step
 };
 
-// "eos", "max_tokens", "stop_string", "cancelled", "context_full" (the engine's names).
-QString finishReasonName(FinishReason reason);
-FinishReason finishReasonFromEngine(peregrine::StopReason reason);
+// "eos", "max_tokens", "stop_string", "cancelled", "context_full" (peregrine::stop_reason_name).
+QString finishReasonName(peregrine::StopReason reason);
 GenerationStats statsFromEngine(const peregrine::event::Done& done);
 GenerationProgress progressFromEngine(const peregrine::event::StepStats& stats);
 

@@ -10,6 +10,7 @@
 
 #include "bridge/demo_model.h"
 #include "bridge/engine_client.h"
+#include "controller/chat_request.h"
 #include "core/conversation_store.h"
 #include "ui/chat_view.h"
 #include "ui/conversation_list.h"
@@ -125,7 +126,9 @@ void ChatController::openConversation(qint64 conversationId) {
   }
   window_.chatView()->setMessages(items);
   window_.conversationList()->setCurrentConversation(conversationId);
-  emit thinkingEnabledChanged(thinkingEnabled());
+  const ChatSettings settings = chatSettings();
+  emit thinkingEnabledChanged(settings.thinking);
+  emit chatSettingsChanged(settings);
 }
 
 void ChatController::newConversation() {
@@ -164,20 +167,28 @@ void ChatController::undoDelete() {
   if (!isGenerating()) openConversation(restored);
 }
 
-bool ChatController::thinkingEnabled() const {
-  if (!conversation_) return true;
-  const std::optional<Conversation> c = store_.conversation(conversation_);
-  return !c || c->settings.value(QLatin1String(kThinkingKey)).toBool(true);
-}
+bool ChatController::thinkingEnabled() const { return chatSettings().thinking; }
 
 void ChatController::setThinkingEnabled(bool enabled) {
   if (enabled == thinkingEnabled()) return;
+  ChatSettings settings = chatSettings();
+  settings.thinking = enabled;
+  setChatSettings(settings);
+}
+
+ChatSettings ChatController::chatSettings() const {
+  const std::optional<Conversation> c = conversation_ ? store_.conversation(conversation_) : std::nullopt;
+  return c ? ChatSettings::fromJson(c->settings) : ChatSettings{};
+}
+
+void ChatController::setChatSettings(const ChatSettings& settings) {
+  const ChatSettings before = chatSettings();
   if (!conversation_) conversation_ = store_.createConversation();
-  QJsonObject settings = store_.conversation(conversation_)->settings;
-  settings.insert(QLatin1String(kThinkingKey), enabled);
-  store_.setConversationSettings(conversation_, settings);
+  const QJsonObject stored = store_.conversation(conversation_)->settings;
+  store_.setConversationSettings(conversation_, settings.toJson(stored));
   refreshList();
-  emit thinkingEnabledChanged(enabled);
+  if (before.thinking != settings.thinking) emit thinkingEnabledChanged(settings.thinking);
+  emit chatSettingsChanged(settings);
 }
 
 void ChatController::setWelcomeText(const QString& html) {
@@ -210,10 +221,9 @@ void ChatController::send(const QString& text) {
 
 GenerationRequest ChatController::requestFor(qint64 parentId) const {
   GenerationRequest request;
-  const std::optional<Conversation> conversation = store_.conversation(conversation_);
-  const QJsonObject settings = conversation ? conversation->settings : QJsonObject{};
-  const QString system = settings.value(QLatin1String(kSystemPromptKey)).toString();
-  if (!system.isEmpty()) request.messages.push_back({"system", utf8(system), std::nullopt, {}, {}, {}});
+  const ChatSettings settings = chatSettings();
+  if (!settings.systemPrompt.isEmpty())
+    request.messages.push_back({"system", utf8(settings.systemPrompt), std::nullopt, {}, {}, {}});
   for (const Message& m : store_.pathTo(parentId)) {
     if (m.role == Role::User) {
       request.messages.push_back({"user", utf8(m.content), std::nullopt, {}, {}, {}});
@@ -223,24 +233,14 @@ GenerationRequest ChatController::requestFor(qint64 parentId) const {
       request.messages.push_back({"system", utf8(m.content), std::nullopt, {}, {}, {}});
     }
   }
-  request.options.enable_thinking = settings.value(QLatin1String(kThinkingKey)).toBool(true);
-  // The model card's recommended sampling for each mode (docs: QWEN36.md §8).
-  request.sampling = request.options.enable_thinking ? peregrine::SamplingParams::thinking_general()
-                                                     : peregrine::SamplingParams::instruct();
-  request.maxTokens = options_.maxTokens;
+  applyChatSettings(settings, options_.maxTokens, request);
   request.ignoreEos = options_.ignoreEos;
   return request;
 }
 
 void ChatController::startAnswer(qint64 parentId) {
   const GenerationRequest request = requestFor(parentId);
-  QJsonObject sampling{{QStringLiteral("temperature"), double(request.sampling.temperature)},
-                       {QStringLiteral("top_p"), double(request.sampling.top_p)},
-                       {QStringLiteral("top_k"), request.sampling.top_k},
-                       {QStringLiteral("min_p"), double(request.sampling.min_p)},
-                       {QStringLiteral("presence_penalty"), double(request.sampling.presence_penalty)},
-                       {QStringLiteral("max_tokens"), request.maxTokens},
-                       {QStringLiteral("thinking"), request.options.enable_thinking}};
+  const QJsonObject sampling = samplingJson(request);
   QString model = engine_.model() ? engine_.model()->name : QString();
   if (engine_.model() && DemoModel::isDemo(engine_.model()->path)) model = DemoModel::displayName();
   answer_ = store_.beginAssistantMessage(conversation_, parentId, model, sampling);
@@ -253,6 +253,7 @@ void ChatController::startAnswer(qint64 parentId) {
   window_.chatView()->addMessage(item);
   window_.inputBox()->setGenerating(true);
   flushTimer_.start();
+  lastRequest_ = request;
   generation_ = engine_.generate(request);
 }
 
@@ -296,11 +297,11 @@ void ChatController::onFinished(quint64 id, const QString& reason, const Generat
   const qint64 size = engine_.model() ? engine_.model()->contextLength : 0;
   window_.statusWidget()->setContext(stats.promptTokens + stats.generatedTokens, size);
   window_.statusWidget()->setTokensPerSecond(stats.tokensPerSecond);
-  const bool cancelled = stats.reason == FinishReason::Cancelled;
-  if (stats.reason == FinishReason::ContextFull) {
+  const bool cancelled = stats.reason == peregrine::StopReason::Cancelled;
+  if (stats.reason == peregrine::StopReason::ContextFull) {
     showMessage(tr("The answer stopped: the context is full"), 8000);
-  } else if (stats.reason == FinishReason::MaxTokens) {
-    showMessage(tr("The answer stopped at the token limit (%1)").arg(options_.maxTokens), 8000);
+  } else if (stats.reason == peregrine::StopReason::MaxTokens) {
+    showMessage(tr("The answer stopped at the token limit (%1)").arg(stats.generatedTokens), 8000);
   } else if (cancelled) {
     showMessage(tr("Stopped"), 3000);
   }

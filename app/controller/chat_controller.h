@@ -12,6 +12,8 @@
 // joined by ~EngineClient without waiting for the answer to end.
 #pragma once
 
+#include <optional>
+
 #include <QMetaType>
 #include <QObject>
 #include <QString>
@@ -20,6 +22,7 @@
 class QAction;
 
 #include "bridge/bridge_types.h"
+#include "core/chat_settings.h"
 #include "core/storage_types.h"
 
 namespace peregrine::ui {
@@ -40,10 +43,6 @@ class ChatController : public QObject {
     bool ignoreEos = false;   // tests: answers as long as maxTokens
     int flushTimerMs = 50;    // how often the store is asked to write streamed text (it writes every 250 ms)
   };
-
-  // Per-chat settings keys (Conversation::settings).
-  static constexpr const char* kThinkingKey = "thinking";          // bool, default true
-  static constexpr const char* kSystemPromptKey = "systemPrompt";  // string, default none
 
   ChatController(ui::MainWindow& window, ConversationStore& store, EngineClient& engine,
                  QObject* parent = nullptr);
@@ -71,6 +70,14 @@ class ChatController : public QObject {
   void undoDelete();
   void setThinkingEnabled(bool enabled);
   bool thinkingEnabled() const;
+  // The open chat's settings (system prompt, Thinking, sampling, max tokens, MTP); defaults when
+  // no chat is open. Setting them with no chat open starts one. They drive the next answer.
+  ChatSettings chatSettings() const;
+  void setChatSettings(const ChatSettings& settings);
+  // The answer's token limit when a chat sets none.
+  int defaultMaxTokens() const { return options_.maxTokens; }
+  // What the last answer asked the engine for (tests; nothing when none was asked yet).
+  const std::optional<GenerationRequest>& lastRequest() const { return lastRequest_; }
   // Chat → Thinking (checkable) and Chat → Undo delete chat; owned by the controller.
   QAction* thinkingAction() const { return thinkingAction_; }
   QAction* undoDeleteAction() const { return undoDeleteAction_; }
@@ -85,6 +92,8 @@ class ChatController : public QObject {
   // The engine refused or failed the request (no model, prompt too long...).
   void generationFailed(const QString& message);
   void thinkingEnabledChanged(bool enabled);
+  // Another chat was opened, or the open chat's settings changed.
+  void chatSettingsChanged(const peregrine::app::ChatSettings& settings);
 
  private:
   void connectWindow();
@@ -119,6 +128,7 @@ class ChatController : public QObject {
   quint64 generation_ = 0;
   bool viewInThinking_ = false;  // the view was sent "<think>" and not yet "</think>"
   bool stopRequested_ = false;
+  std::optional<GenerationRequest> lastRequest_;
 };
 
 }  // namespace peregrine::app

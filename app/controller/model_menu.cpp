@@ -27,8 +27,13 @@ ModelMenu::ModelMenu(ui::MainWindow& window, EngineClient& engine, QSettings& se
       settings_(settings),
       library_(new ModelLibrary(this)),
       demoJob_(new DemoModelJob(this)),
-      menu_(new QMenu(tr("&Model"), &window)) {
+      menu_(new QMenu(tr("&Model"), &window)),
+      backendMenu_(new QMenu(tr("&Backend"), &window)) {
   menu_->setObjectName(QStringLiteral("modelMenu"));
+  backendMenu_->setObjectName(QStringLiteral("backendMenu"));
+  const QString backendName = settings_.value(QLatin1String(kBackendKey)).toString();
+  backend_ = peregrine::parse_backend_kind(backendName.toStdString()).value_or(peregrine::BackendKind::Auto);
+  buildBackendMenu();
   library_->setAppFolder(appFolder.isEmpty() ? ModelLibrary::defaultAppModelsFolder() : appFolder);
   library_->setUserFolder(settings_.value(QLatin1String(kUserFolderKey)).toString());
 
@@ -45,13 +50,11 @@ ModelMenu::ModelMenu(ui::MainWindow& window, EngineClient& engine, QSettings& se
   bar->addMenu(menu_);
 
   connect(library_, &ModelLibrary::scanned, this, &ModelMenu::rebuild);
-  connect(&engine_, &EngineClient::modelLoading, this, [this](const QString& path) {
-    window_.statusWidget()->setModel(tr("Loading %1…").arg(QFileInfo(path).fileName()));
-    window_.statusBar()->showMessage(tr("Loading %1…").arg(QFileInfo(path).fileName()));
-  });
+  connect(&engine_, &EngineClient::modelLoading, this, &ModelMenu::onLoading);
   connect(&engine_, &EngineClient::modelLoaded, this, &ModelMenu::onLoaded);
   connect(&engine_, &EngineClient::modelLoadFailed, this, &ModelMenu::onLoadFailed);
   connect(&engine_, &EngineClient::modelUnloaded, this, [this] {
+    window_.statusWidget()->setBusy(false);
     window_.statusWidget()->setModel(QString());
     rebuild();
   });
@@ -98,7 +101,55 @@ void ModelMenu::onDemoFinished(const QString& path, bool created, const QString&
 void ModelMenu::load(const QString& path) {
   if (engine_.model() && engine_.model()->path == path) return;
   lastError_.clear();
-  engine_.loadModel(path);
+  engine_.loadModel(path, modelOptions());
+}
+
+peregrine::ModelOptions ModelMenu::modelOptions() const {
+  peregrine::ModelOptions options = EngineClient::recommendedModelOptions();
+  options.backend = backend_;
+  return options;
+}
+
+void ModelMenu::setBackend(peregrine::BackendKind backend) {
+  settings_.setValue(QLatin1String(kBackendKey), QString::fromUtf8(peregrine::backend_kind_name(backend).data()));
+  for (QAction* action : backendMenu_->actions())
+    action->setChecked(action->data().toInt() == static_cast<int>(backend));
+  if (backend == backend_) return;
+  backend_ = backend;
+  if (engine_.model()) {
+    lastError_.clear();
+    engine_.loadModel(engine_.model()->path, modelOptions());
+  }
+}
+
+void ModelMenu::buildBackendMenu() {
+  auto* group = new QActionGroup(backendMenu_);
+  group->setExclusive(true);
+  const bool haveCuda = peregrine::cuda_device_count() > 0;
+  const std::pair<peregrine::BackendKind, QString> choices[] = {
+      {peregrine::BackendKind::Auto, haveCuda ? tr("Auto (CUDA here)") : tr("Auto (CPU here)")},
+      {peregrine::BackendKind::Cpu, tr("CPU")},
+      {peregrine::BackendKind::Cuda, tr("CUDA (NVIDIA GPU)")},
+  };
+  for (const auto& [kind, label] : choices) {
+    QAction* action = backendMenu_->addAction(label);
+    action->setObjectName(QStringLiteral("backend_") + QString::fromUtf8(peregrine::backend_kind_name(kind).data()));
+    action->setData(static_cast<int>(kind));
+    action->setCheckable(true);
+    action->setChecked(kind == backend_);
+    group->addAction(action);
+    connect(action, &QAction::triggered, this, [this, kind = kind] { setBackend(kind); });
+  }
+  QAction* cuda = backendMenu_->actions().last();
+  if (!haveCuda) cuda->setToolTip(tr("No CUDA device found (or this build has no CUDA backend): loading will fail"));
+  backendMenu_->setToolTipsVisible(true);
+}
+
+void ModelMenu::onLoading(const QString& path) {
+  const QString name = QFileInfo(path).fileName();
+  window_.statusWidget()->setModel(tr("Loading %1…").arg(name));
+  window_.statusWidget()->setBusy(true);
+  window_.statusBar()->showMessage(tr("Loading %1…").arg(name));
 }
 
 void ModelMenu::setUserFolder(const QString& folder) {
@@ -138,23 +189,30 @@ void ModelMenu::rebuild() {
   connect(open, &QAction::triggered, this, &ModelMenu::chooseFolder);
   QAction* rescan = menu_->addAction(tr("Rescan model folders"));
   connect(rescan, &QAction::triggered, library_, &ModelLibrary::rescan);
+  menu_->addMenu(backendMenu_);
   QAction* unload = menu_->addAction(tr("Unload model"));
   unload->setEnabled(engine_.hasModel());
   connect(unload, &QAction::triggered, &engine_, [this] { engine_.unloadModel(); });
 }
 
 void ModelMenu::onLoaded(const ModelSummary& info) {
+  window_.statusWidget()->setBusy(false);
   lastError_.clear();
   settings_.setValue(QLatin1String(kLastModelKey), info.path);
   const QString name = DemoModel::isDemo(info.path) ? DemoModel::displayName() : info.name;
   window_.statusWidget()->setModel(name);
-  window_.statusWidget()->setBackend(info.threads == 1 ? tr("CPU · 1 thread") : tr("CPU · %1 threads").arg(info.threads));
+  if (peregrine::resolve_backend_kind(backend_) == peregrine::BackendKind::Cuda) {
+    window_.statusWidget()->setBackend(tr("CUDA · device %1").arg(modelOptions().cuda_device));
+  } else {
+    window_.statusWidget()->setBackend(info.threads == 1 ? tr("CPU · 1 thread") : tr("CPU · %1 threads").arg(info.threads));
+  }
   window_.statusWidget()->setContext(0, info.contextLength);
   window_.statusBar()->showMessage(tr("Loaded %1 in %2 s").arg(name).arg(info.loadSeconds, 0, 'f', 1), 5000);
   rebuild();
 }
 
 void ModelMenu::onLoadFailed(const QString& path, const QString& message) {
+  window_.statusWidget()->setBusy(false);
   window_.statusWidget()->setModel(QString());
   rebuild();
   showError(tr("Model not loaded"),

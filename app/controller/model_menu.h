@@ -16,6 +16,8 @@
 #include <QString>
 
 #include "bridge/bridge_types.h"
+#include "peregrine/backend.h"
+#include "peregrine/model.h"
 
 class QMenu;
 class QMessageBox;
@@ -38,6 +40,7 @@ class ModelMenu : public QObject {
   // Settings keys.
   static constexpr const char* kUserFolderKey = "models/userFolder";
   static constexpr const char* kLastModelKey = "models/lastModel";
+  static constexpr const char* kBackendKey = "engine/backend";  // "auto", "cpu", "cuda"
 
   // appFolder empty: ModelLibrary::defaultAppModelsFolder().
   ModelMenu(ui::MainWindow& window, EngineClient& engine, QSettings& settings,
@@ -50,6 +53,12 @@ class ModelMenu : public QObject {
   void startUp();
   void load(const QString& path);
   void setUserFolder(const QString& folder);
+  // Where models run from now on; reloads the loaded model on the new backend.
+  void setBackend(peregrine::BackendKind backend);
+  peregrine::BackendKind backend() const { return backend_; }
+  // What a load asks for: the recommended options on the chosen backend.
+  peregrine::ModelOptions modelOptions() const;
+  QMenu* backendMenu() const { return backendMenu_; }
   // The last load error shown to the user (empty when the last load worked).
   const QString& lastError() const { return lastError_; }
   // True while the demo model is being made.
@@ -61,6 +70,8 @@ class ModelMenu : public QObject {
 
  private:
   void rebuild();
+  void buildBackendMenu();
+  void onLoading(const QString& path);
   void chooseFolder();
   void onLoaded(const ModelSummary& info);
   void onLoadFailed(const QString& path, const QString& message);
@@ -73,6 +84,8 @@ class ModelMenu : public QObject {
   ModelLibrary* library_;
   DemoModelJob* demoJob_;
   QMenu* menu_;
+  QMenu* backendMenu_;
+  peregrine::BackendKind backend_ = peregrine::BackendKind::Auto;
   QPointer<QMessageBox> errorBox_;
   QString lastError_;
 };

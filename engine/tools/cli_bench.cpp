@@ -27,11 +27,12 @@ namespace peregrine::cli {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: peregrine-cli bench --model M.gguf [-p 512] [-n 128] [-r 3] [--threads N] [--json]\n"
+    "usage: peregrine-cli bench --model M.gguf [-p 512] [-n 128] [-r 3] [--threads N] [--backend B] [--json]\n"
     "                           [--float-activations] [--mtp K [--acceptance 0.8,0.6,0.45]]\n"
     "  -p N        prompt tokens evaluated as one prefill (0: skip)\n"
     "  -n N        tokens decoded one at a time, each the argmax of the previous step (0: skip)\n"
     "  -r N        repetitions; the median is reported (default 3)\n"
+    "  --backend B cpu, cuda or auto (default: cuda when a device exists)\n"
     "  --float-activations  float activations instead of llama.cpp-style 8-bit ones (slower)\n"
     "  --mtp K     also decode -n tokens with MTP speculative decoding, draft length K (1..8), and\n"
     "              report its measured speed, acceptance and draft / verify step times\n"
@@ -99,7 +100,7 @@ struct MtpBench {
 
 int run_bench(const std::vector<std::string>& args) {
   const std::string cmd = "bench";
-  const ParsedArgs a = parse_args(cmd, args, {"--json", "--float-activations"}, {"--model", "-p", "-n", "-r", "--threads", "--mtp", "--acceptance"});
+  const ParsedArgs a = parse_args(cmd, args, {"--json", "--float-activations"}, {"--model", "-p", "-n", "-r", "--threads", "--mtp", "--acceptance", "--backend"});
   if (a.help) {
     std::fputs(kUsage, stdout);
     return 0;
@@ -126,6 +127,7 @@ int run_bench(const std::vector<std::string>& args) {
 
   ModelOptions options;
   options.n_threads = parse_threads(cmd, a);
+  options.backend = parse_backend(cmd, a);
   options.activations = a.has("--float-activations") ? ActivationMode::Float : ActivationMode::Quantized8;
   // + room for the last step's drafts with --mtp.
   options.context_length = std::max<int64_t>({n_prompt, n_gen, 1}) + 1 + (mtp ? kMaxMtpDraftLength + 1 : 0);
@@ -187,6 +189,7 @@ int run_bench(const std::vector<std::string>& args) {
     nlohmann::json j = {{"model", model_path},
                         {"architecture", c.arch_name},
                         {"threads", options.n_threads},
+                        {"backend", std::string(model->backend().name())},
                         {"activations", options.activations == ActivationMode::Float ? "float" : "q8"},
                         {"n_prompt", n_prompt},
                         {"n_gen", n_gen},

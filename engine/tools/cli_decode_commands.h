@@ -2,6 +2,8 @@
 // (cli_commands.cpp) lists them as {"run", run_run}, {"logits", run_logits}, {"bench", run_bench}.
 #pragma once
 
+#include "peregrine/backend.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -21,6 +23,8 @@ float parse_float(const std::string& option, const std::string& text);
 std::vector<int32_t> parse_id_list(const std::string& option, const std::string& text);
 // --threads N (1..1024); default: the hardware's thread count.
 int parse_threads(const std::string& command, const ParsedArgs& args);
+// --backend cpu|cuda|auto (default auto: CUDA when this build has it and a device exists).
+BackendKind parse_backend(const std::string& command, const ParsedArgs& args);
 // --mtp K|auto|off (K in 1..8).
 MtpSetting parse_mtp(const std::string& option, const std::string& text);
 // "0.8,0.6,0.45" -> per-position acceptance probabilities (each in [0, 1], 1..8 of them).

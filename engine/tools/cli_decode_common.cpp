@@ -43,6 +43,13 @@ int parse_threads(const std::string& command, const ParsedArgs& args) {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
+BackendKind parse_backend(const std::string& command, const ParsedArgs& args) {
+  const auto text = args.value("--backend");
+  if (!text) return BackendKind::Auto;
+  if (auto kind = parse_backend_kind(*text)) return *kind;
+  throw UsageError(command + ": --backend: expected cpu, cuda or auto, found '" + *text + "'");
+}
+
 MtpSetting parse_mtp(const std::string& option, const std::string& text) {
   if (auto setting = parse_mtp_setting(text)) return *setting;
   throw UsageError(option + ": expected auto, off or a draft length 1.." + std::to_string(kMaxMtpDraftLength) +

@@ -21,7 +21,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: peregrine-cli logits --model M.gguf --tokens 1,2,3 --out F.f32 [--mtp-out F2.f32]\n"
-    "                            [--threads N] [--chunk N] [--float-activations]\n"
+    "                            [--threads N] [--backend B] [--chunk N] [--float-activations]\n"
     "Writes float32 logits [n_tokens][n_vocab] (little-endian, row-major, no header).\n"
     "  --chunk N             evaluate the tokens in steps of N (default: one step)\n"
     "  --mtp-out F2.f32      also the MTP head's logits: row p is fed token p and the trunk's hidden\n"
@@ -53,7 +53,7 @@ class RowWriter {
 int run_logits(const std::vector<std::string>& args) {
   const std::string cmd = "logits";
   const ParsedArgs a = parse_args(cmd, args, {"--float-activations"},
-                                  {"--model", "--tokens", "--out", "--mtp-out", "--threads", "--chunk"});
+                                  {"--model", "--tokens", "--out", "--mtp-out", "--threads", "--chunk", "--backend"});
   if (a.help) {
     std::fputs(kUsage, stdout);
     return 0;
@@ -73,6 +73,7 @@ int run_logits(const std::vector<std::string>& args) {
 
   ModelOptions options;
   options.n_threads = parse_threads(cmd, a);
+  options.backend = parse_backend(cmd, a);
   options.context_length = n;
   options.max_batch = chunk;
   options.activations = a.has("--float-activations") ? ActivationMode::Float : ActivationMode::Quantized8;

@@ -17,7 +17,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: peregrine-cli run --model M.gguf (--prompt TEXT | --prompt-tokens 1,2,3) [--chat] [--no-think]\n"
-    "                         [--max-tokens N] [--temp T] [--seed S] [--threads N] [--ctx N] [--ids]\n"
+    "                         [--max-tokens N] [--temp T] [--seed S] [--threads N] [--backend B] [--ctx N] [--ids]\n"
     "                         [--profile greedy|thinking|coding|instruct] [--top-k K] [--top-p P] [--min-p P]\n"
     "                         [--presence-penalty X] [--repeat-penalty X] [--stop TEXT] [--ignore-eos]\n"
     "                         [--float-activations] [--mtp K|auto|off]\n"
@@ -109,7 +109,7 @@ int run_run(const std::vector<std::string>& args) {
   const std::string cmd = "run";
   const ParsedArgs a = parse_args(cmd, args, {"--chat", "--ids", "--no-think", "--ignore-eos", "--float-activations"},
                                   {"--model", "--prompt", "--prompt-tokens", "--max-tokens", "--temp", "--seed",
-                                   "--threads", "--ctx", "--top-k", "--top-p", "--min-p", "--presence-penalty",
+                                   "--threads", "--backend", "--ctx", "--top-k", "--top-p", "--min-p", "--presence-penalty",
                                    "--repeat-penalty", "--profile", "--stop", "--mtp"});
   if (a.help) {
     std::fputs(kUsage, stdout);
@@ -120,6 +120,7 @@ int run_run(const std::vector<std::string>& args) {
   request::Generate gen = request_from(cmd, a);
   ModelOptions options;
   options.n_threads = parse_threads(cmd, a);
+  options.backend = parse_backend(cmd, a);
   // Default: 8-bit activations like llama.cpp's CPU backend (fast); the flag keeps them in float.
   options.activations = a.has("--float-activations") ? ActivationMode::Float : ActivationMode::Quantized8;
   if (auto ctx = a.value("--ctx")) {

@@ -155,7 +155,7 @@ TEST(EngineClient, LoadsAndStreamsAGreedyAnswerOnTheGuiThread) {
   EXPECT_EQ(rec.finishedIds, std::vector<quint64>{id});
   EXPECT_EQ(rec.lastId, id);
   EXPECT_EQ(rec.reasons.value(0), "max_tokens");
-  EXPECT_EQ(rec.lastStats.reason, FinishReason::MaxTokens);
+  EXPECT_EQ(rec.lastStats.reason, peregrine::StopReason::MaxTokens);
   EXPECT_EQ(rec.lastStats.generatedTokens, 32);
   EXPECT_EQ(rec.lastStats.promptTokens, 16);  // the fixture's greedy prompt
   EXPECT_GT(rec.lastStats.tokensPerSecond, 0.0);

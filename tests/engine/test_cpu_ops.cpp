@@ -305,7 +305,7 @@ TEST_F(CpuOps, MoeRoutingSoftmaxTopkRenormalised) {
   std::vector<int32_t> rows = {2, 0};
   std::vector<float> g(2 * 3), y(4 * 3, 1.0f), sc = {0.5f, 2.0f};
   be->gather_rows(x.data(), rows, 3, g.data());
-  be->scatter_add_rows(g.data(), rows, sc.data(), 3, y.data());
+  be->scatter_add_rows(g.data(), rows, sc, 3, y.data());
   for (int64_t i = 0; i < 3; ++i) {
     EXPECT_FLOAT_EQ(y[2 * 3 + i], 1.0f + 0.5f * x[2 * 3 + i]);
     EXPECT_FLOAT_EQ(y[0 * 3 + i], 1.0f + 2.0f * x[0 * 3 + i]);

@@ -1,14 +1,21 @@
-// The input box's keys, the conversation list, the status line and the main window's shortcuts and
-// remembered geometry.
+// The input box's keys, the conversation list, the status line, the per-chat settings panel and
+// the main window's shortcuts and remembered geometry.
 #include <QAction>
 #include <QApplication>
+#include <QCheckBox>
 #include <QClipboard>
+#include <QComboBox>
+#include <QDockWidget>
+#include <QDoubleSpinBox>
 #include <QLineEdit>
 #include <QListView>
+#include <QPlainTextEdit>
+#include <QSpinBox>
 #include <QSettings>
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include "ui/chat_settings_panel.h"
 #include "ui/chat_view.h"
 #include "ui/conversation_list.h"
 #include "ui/conversation_list_model.h"
@@ -17,7 +24,9 @@
 #include "ui/status_bar_widget.h"
 
 using namespace peregrine::ui;
+using peregrine::app::ChatSettings;
 using peregrine::app::Conversation;
+using peregrine::app::SamplingValues;
 using peregrine::app::Role;
 using peregrine::app::SearchHit;
 
@@ -120,6 +129,50 @@ class WindowTest : public QObject {
     QCOMPARE(status.backendText(), QStringLiteral("CUDA · H100"));
     QCOMPARE(status.contextText(), QStringLiteral("Context %1 / %2").arg(QLocale().toString(1234), QLocale().toString(32768)));
     QVERIFY(status.speedText().startsWith(QStringLiteral("87.")));
+    // The busy bar while a model loads.
+    QVERIFY(!status.isBusy());
+    status.setBusy(true);
+    QVERIFY(status.isBusy());
+    status.setBusy(false);
+    QVERIFY(!status.isBusy());
+  }
+
+  void chatSettingsPanelPresetsAndEdits() {
+    ChatSettingsPanel panel;
+    const SamplingValues thinking{1.0, 0.95, 20, 0.0, 1.5};
+    const SamplingValues instruct{0.7, 0.8, 20, 0.0, 1.5};
+    panel.setModelCardSampling(thinking, instruct);
+    panel.setDefaultMaxTokens(2048);
+    QSignalSpy edited(&panel, &ChatSettingsPanel::settingsEdited);
+    panel.setSettings(ChatSettings{});  // showing is not editing
+    QCOMPARE(edited.count(), 0);
+    QCOMPARE(panel.temperatureBox()->value(), 1.0);
+    QCOMPARE(panel.maxTokensBox()->value(), 2048);
+    // Thinking off with the model card: the instruct values are shown.
+    panel.thinkingBox()->setChecked(false);
+    QCOMPARE(edited.count(), 1);
+    QCOMPARE(panel.temperatureBox()->value(), 0.7);
+    QVERIFY(!panel.settings().thinking);
+    QVERIFY(panel.settings().usesModelCardSampling());
+    // A preset fills the values.
+    const int coding = panel.presetBox()->findData(QLatin1String(ChatSettings::kCoding));
+    panel.presetBox()->setCurrentIndex(coding);
+    emit panel.presetBox()->activated(coding);
+    QCOMPARE(panel.settings().preset, QLatin1String(ChatSettings::kCoding));
+    QCOMPARE(panel.temperatureBox()->value(), ChatSettings::presetValues(QStringLiteral("coding"))->temperature);
+    // Editing a value makes it Custom, keeping the others.
+    panel.topKBox()->setValue(7);
+    QCOMPARE(panel.presetBox()->currentData().toString(), QLatin1String(ChatSettings::kCustom));
+    QCOMPARE(panel.settings().sampling.topK, 7);
+    QCOMPARE(panel.settings().sampling.temperature, ChatSettings::presetValues(QStringLiteral("coding"))->temperature);
+    // The token limit is stored only when it differs from the default (or was set before).
+    QVERIFY(!panel.settings().maxTokens);
+    panel.maxTokensBox()->setValue(512);
+    QCOMPARE(panel.settings().maxTokens.value_or(0), 512);
+    panel.systemPromptEdit()->setPlainText(QStringLiteral("Be kind."));
+    const ChatSettings last = qvariant_cast<ChatSettings>(edited.last().at(0));
+    QCOMPARE(last.systemPrompt, QStringLiteral("Be kind."));
+    QCOMPARE(last, panel.settings());
   }
 
   void shortcutsReachTheirTargets() {
@@ -130,6 +183,10 @@ class WindowTest : public QObject {
     QCOMPARE(window.searchAction()->shortcut(), QKeySequence(QStringLiteral("Ctrl+F")));
     QCOMPARE(window.focusInputAction()->shortcut(), QKeySequence(QStringLiteral("Ctrl+L")));
     QCOMPARE(window.copyCodeAction()->shortcut(), QKeySequence(QStringLiteral("Ctrl+Shift+C")));
+    QCOMPARE(window.chatSettingsAction()->shortcut(), QKeySequence(QStringLiteral("Ctrl+Shift+S")));
+    QVERIFY(window.chatSettingsDock()->isHidden());
+    window.chatSettingsAction()->trigger();
+    QVERIFY(window.chatSettingsDock()->isVisible());
 
     QSignalSpy newChat(&window, &MainWindow::newConversationRequested);
     window.newChatAction()->trigger();

@@ -1,11 +1,14 @@
 // Writes PNGs of the main window with a sample conversation (a highlighted C++ block, a Python
-// block and a thinking block), in the light and the dark palette, to the folder given as argument.
+// block and a thinking block), in the light and the dark palette, to the folder given as argument;
+// one more with the chat settings dock open (a system prompt and the Coding preset).
 // Run under a real X server (xvfb-run) so that fonts and styles render as on a desktop.
+#include <QAction>
 #include <QApplication>
 #include <QDir>
 #include <QScrollBar>
 #include <QTimer>
 
+#include "ui/chat_settings_panel.h"
 #include "ui/chat_view.h"
 #include "ui/code_block.h"
 #include "ui/conversation_list.h"
@@ -96,6 +99,16 @@ int main(int argc, char** argv) {
     ok = shoot(window, outDir + QStringLiteral("/main-window-%1-top.png").arg(name)) && ok;
     bar->setValue(bar->maximum());
     ok = shoot(window, outDir + QStringLiteral("/main-window-%1-bottom.png").arg(name)) && ok;
+    if (!dark) {
+      peregrine::app::ChatSettings settings;
+      settings.systemPrompt = QStringLiteral("You are a careful C++ reviewer. Prefer standard library types.");
+      settings.applyPreset(QLatin1String(peregrine::app::ChatSettings::kCoding));
+      window.chatSettingsPanel()->setModelCardSampling({1.0, 0.95, 20, 0.0, 1.5}, {0.7, 0.8, 20, 0.0, 1.5});
+      window.chatSettingsPanel()->setSettings(settings);
+      window.chatSettingsAction()->trigger();
+      ok = shoot(window, outDir + QStringLiteral("/main-window-light-settings.png")) && ok;
+      window.chatSettingsAction()->trigger();
+    }
     // The window must actually show the pieces the screenshots are about.
     MessageWidget* message = window.chatView()->message(2);
     if (!message || message->segmentCount() != 8 || !window.chatView()->lastCodeBlock()) {

@@ -6,12 +6,20 @@
 // one row per token; weights stay in their GGUF encoding (possibly quantized) and are described
 // by a WeightView. Buffers passed to a backend belong to the caller; a backend keeps only its own
 // scratch, grown once and reused, so the hot path does not allocate.
+//
+// Memory: every float* / uint8_t* an operation takes (activations, weights, caches, states) is
+// *backend memory* — host memory for the CPU backend, device memory for a GPU backend — obtained
+// from allocate() / place_weights(). The host touches backend memory only through upload(),
+// download() and copy(). Spans (token ids, positions, gathered rows, expert weights) are host
+// memory: they are small, and a device backend copies them over itself.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "peregrine/activation_mode.h"
@@ -90,6 +98,29 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string_view name() const = 0;
+
+  // ---- memory (see the header comment) ----
+  // True when backend memory is ordinary host memory (the CPU backend): callers may then skip
+  // staging copies. Code that is correct for a device backend never needs to ask.
+  virtual bool host_memory() const { return true; }
+  // `bytes` of backend memory, zero-filled, 256-byte aligned. Throws peregrine::Error (with the
+  // numbers) when the backend is out of memory. allocate(0) returns a valid, unique pointer.
+  virtual void* allocate(uint64_t bytes) = 0;
+  virtual void release(void* p) noexcept = 0;
+  virtual void upload(void* dst, const void* host_src, uint64_t bytes) = 0;   // host → backend
+  virtual void download(void* host_dst, const void* src, uint64_t bytes) = 0; // backend → host
+  virtual void copy(void* dst, const void* src, uint64_t bytes) = 0;          // backend → backend
+  virtual void fill_zero(void* dst, uint64_t bytes) = 0;
+  // Makes `bytes` of weight data (a region of the mapped model file, or a float vector) readable
+  // by the operations and returns where they read it: the CPU backend returns `host` itself (no
+  // copy; the mapping must outlive the backend), a device backend uploads the bytes once and keeps
+  // them until it is destroyed. `name` is for messages.
+  virtual const uint8_t* place_weights(const uint8_t* host, uint64_t bytes, std::string_view name) = 0;
+  // Waits until every operation issued so far has finished (a no-op where operations are
+  // synchronous). download() waits by itself.
+  virtual void synchronize() {}
+  // Bytes that can still be allocated, or nullopt where the backend does not know a bound (host).
+  virtual std::optional<uint64_t> free_memory() const { return std::nullopt; }
 
   // y[t] = W·x[t] for t < n_tokens; x rows have w.n_in values, y rows w.n_out, both contiguous.
   virtual void matmul(const WeightView& w, const float* x, float* y, int64_t n_tokens) = 0;
@@ -174,12 +205,72 @@ class Backend {
                          int32_t* expert_ids, float* weights) = 0;
   // out[i] = x[rows[i]] for rows of n values.
   virtual void gather_rows(const float* x, std::span<const int32_t> rows, int64_t n, float* out) = 0;
-  // y[rows[i]] += scale[i] · x[i] for rows of n values.
-  virtual void scatter_add_rows(const float* x, std::span<const int32_t> rows, const float* scale,
+  // y[rows[i]] += scale[i] · x[i] for rows of n values (scale: host, one value per row).
+  virtual void scatter_add_rows(const float* x, std::span<const int32_t> rows, std::span<const float> scale,
                                 int64_t n, float* y) = 0;
   // x[t] *= sigmoid(gate_logit[t]) for n_tokens rows of n values (the shared expert's gate).
   virtual void scale_rows_sigmoid(float* x, const float* gate_logit, int64_t n_tokens, int64_t n) = 0;
 };
+
+// An array of T in a backend's memory, owned: released when destroyed. Movable, not copyable.
+template <class T>
+class BackendArray {
+ public:
+  BackendArray() = default;
+  BackendArray(Backend& backend, int64_t n) { reset(backend, n); }
+  BackendArray(BackendArray&& o) noexcept { *this = std::move(o); }
+  BackendArray& operator=(BackendArray&& o) noexcept {
+    if (this != &o) {
+      free();
+      be_ = std::exchange(o.be_, nullptr);
+      data_ = std::exchange(o.data_, nullptr);
+      size_ = std::exchange(o.size_, 0);
+    }
+    return *this;
+  }
+  BackendArray(const BackendArray&) = delete;
+  BackendArray& operator=(const BackendArray&) = delete;
+  ~BackendArray() { free(); }
+
+  // Frees the old contents and allocates n zero-filled values.
+  void reset(Backend& backend, int64_t n) {
+    free();
+    be_ = &backend;
+    data_ = static_cast<T*>(backend.allocate(static_cast<uint64_t>(n) * sizeof(T)));
+    size_ = n;
+  }
+  T* data() { return data_; }
+  const T* data() const { return data_; }
+  int64_t size() const { return size_; }
+  uint64_t bytes() const { return static_cast<uint64_t>(size_) * sizeof(T); }
+  bool empty() const { return size_ == 0; }
+  Backend* backend() const { return be_; }
+
+ private:
+  void free() {
+    if (be_ && data_) be_->release(data_);
+    data_ = nullptr;
+    size_ = 0;
+  }
+  Backend* be_ = nullptr;
+  T* data_ = nullptr;
+  int64_t size_ = 0;
+};
+
+// Which backend a model runs on. Auto: CUDA when this build has it and a device exists, else CPU.
+enum class BackendKind { Auto, Cpu, Cuda };
+std::string_view backend_kind_name(BackendKind kind);               // "auto", "cpu", "cuda"
+std::optional<BackendKind> parse_backend_kind(std::string_view s);  // those names; nullopt otherwise
+// Auto resolved against this build and machine (Cpu and Cuda are returned unchanged).
+BackendKind resolve_backend_kind(BackendKind kind);
+
+// CUDA devices this process can use: 0 when the build has no CUDA backend, no driver is
+// installed, or no device is present. Never throws.
+int cuda_device_count();
+bool cuda_backend_compiled();
+// The CUDA backend on device `device`. Throws peregrine::Error saying why when the build has no
+// CUDA backend or the device cannot be used.
+std::unique_ptr<Backend> make_cuda_backend(int device = 0);
 
 // The float32 reference backend. n_threads ≤ 1: everything on the calling thread; otherwise
 // matrix products are split over output rows, attention and the delta rule over heads, between

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "peregrine/activation_mode.h"
+#include "peregrine/backend.h"
 #include "peregrine/error.h"
 #include "peregrine/model_config.h"
 #include "peregrine/tensor_type.h"
@@ -20,7 +21,6 @@
 namespace peregrine {
 
 class GgufFile;
-class Backend;
 
 // How the delta-net layers run a multi-token step. Auto: chunked form for more than one token,
 // recurrent form for one token (decode). The other two force one form (tests compare them).
@@ -42,6 +42,11 @@ struct ModelOptions {
   // 8 bits like ggml-cpu and runs the AVX2 integer kernels (several times faster; what the CLI
   // uses unless --float-activations). See docs/perf.md.
   ActivationMode activations = ActivationMode::Float;
+  // Where the forward pass runs (backend.h). Cpu by default; Auto picks CUDA when this build has
+  // it and a device exists. With CUDA the weights are uploaded once at load, and the load refuses
+  // (naming the numbers) a model + context that does not fit the device's free memory.
+  BackendKind backend = BackendKind::Cpu;
+  int cuda_device = 0;
 };
 
 // Bytes one Sequence holds for its state, allocated once at Model::new_sequence for the whole
@@ -144,8 +149,10 @@ class Model {
   // docs/mtp.md) whose NextN block becomes the MTP head of a trunk that has none; it is checked
   // against the trunk (architecture, dimensions, block tensors) and refused with an error naming
   // it. Ignored (with a log line) when the trunk has its own MTP block.
+  // `backend`: run on this backend instead of the one options.backend names (tests run the
+  // model on instrumented backends this way).
   static std::unique_ptr<Model> load(const GgufFile& file, const ModelOptions& options = {},
-                                     const GgufFile* mtp_file = nullptr);
+                                     const GgufFile* mtp_file = nullptr, std::unique_ptr<Backend> backend = nullptr);
   ~Model();
 
   const ModelConfig& config() const;

@@ -9,6 +9,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include <fmt/format.h>
+
+#include "peregrine/error.h"
+#include "peregrine/quant.h"
+
 namespace peregrine {
 namespace {
 
@@ -27,24 +32,50 @@ Qwen35Forward::Qwen35Forward(Backend& backend, const ModelConfig& c, const Qwen3
   const int64_t hv_d = c.ssm_inner_size, hv = c.ssm_time_step_rank;
   const int64_t n_ff = std::max({c.n_ff, c.n_ff_expert, c.n_ff_shared_expert});
   const int64_t k = std::max<int64_t>(1, c.n_expert_used);
+  Backend& be = backend;
+  for (auto* v : {&x_, &normed_, &mix_, &expert_x_, &expert_out_, &hidden_out_}) v->reset(be, T * n);
+  qkv_.reset(be, T * c.ssm_conv_channels());
+  conv_.reset(be, T * c.ssm_conv_channels());
+  for (auto* v : {&z_, &core_}) v->reset(be, T * hv_d);
+  for (auto* v : {&alpha_, &beta_in_, &g_, &beta_}) v->reset(be, T * hv);
+  qg_.reset(be, T * 2 * c.n_head * c.head_dim);
+  k_.reset(be, T * c.n_head_kv * c.head_dim);
+  v_.reset(be, T * c.n_head_kv * c.head_dim);
+  att_.reset(be, T * c.n_head * c.head_dim);
+  for (auto* v : {&ff_gate_, &ff_up_, &ff_act_}) v->reset(be, T * n_ff);
+  router_.reset(be, T * std::max<int64_t>(1, c.n_expert));
+  shexp_gate_.reset(be, T);
+  mtp_cat_.reset(be, T * 2 * n);
   positions_.resize(T);
-  for (auto* v : {&x_, &normed_, &mix_, &expert_x_, &expert_out_}) v->resize(T * n);
-  qkv_.resize(T * c.ssm_conv_channels());
-  conv_.resize(T * c.ssm_conv_channels());
-  for (auto* v : {&z_, &core_}) v->resize(T * hv_d);
-  for (auto* v : {&alpha_, &beta_in_, &g_, &beta_}) v->resize(T * hv);
-  qg_.resize(T * 2 * c.n_head * c.head_dim);
-  k_.resize(T * c.n_head_kv * c.head_dim);
-  v_.resize(T * c.n_head_kv * c.head_dim);
-  att_.resize(T * c.n_head * c.head_dim);
-  for (auto* v : {&ff_gate_, &ff_up_, &ff_act_}) v->resize(T * n_ff);
-  router_.resize(T * std::max<int64_t>(1, c.n_expert));
   route_w_.resize(T * k);
   route_ids_.resize(T * k);
-  shexp_gate_.resize(T);
   expert_rows_.resize(T);
   expert_row_w_.resize(T);
-  mtp_cat_.resize(T * 2 * n);
+}
+
+uint64_t Qwen35Forward::scratch_bytes(const ModelConfig& c, int64_t T) {
+  const int64_t n_ff = std::max({c.n_ff, c.n_ff_expert, c.n_ff_shared_expert});
+  const int64_t values = 6 * T * c.n_embd + 2 * T * c.ssm_conv_channels() + 2 * T * c.ssm_inner_size +
+                         4 * T * c.ssm_time_step_rank + T * 2 * c.n_head * c.head_dim +
+                         2 * T * c.n_head_kv * c.head_dim + T * c.n_head * c.head_dim + 3 * T * n_ff +
+                         T * std::max<int64_t>(1, c.n_expert) + T + 2 * T * c.n_embd +
+                         c.n_vocab;  // logits of one row (all-logits steps grow it)
+  return static_cast<uint64_t>(values) * sizeof(float);
+}
+
+void Qwen35Forward::embed(const WeightView& table, std::span<const int32_t> tokens, float* dst) {
+  if (be_.host_memory()) {
+    be_.get_rows(table, tokens, dst);
+    return;
+  }
+  const int64_t T = static_cast<int64_t>(tokens.size()), n = table.n_in;
+  embed_host_.resize(T * n);
+  for (int64_t t = 0; t < T; ++t) {
+    if (tokens[t] < 0 || tokens[t] >= table.n_out)
+      throw Error(fmt::format("token id {} is outside the vocabulary of {}", tokens[t], table.n_out));
+    quant::dequantize(table.type, table.row(tokens[t]), embed_host_.data() + t * n, n);
+  }
+  be_.upload(dst, embed_host_.data(), embed_host_.size() * sizeof(float));
 }
 
 void Qwen35Forward::set_positions(int64_t start, int64_t T) {
@@ -58,16 +89,15 @@ void Qwen35Forward::trunk_step(Sequence::Impl& seq, std::span<const int32_t> tok
   const int64_t T = static_cast<int64_t>(tokens.size()), n = c_.n_embd;
   set_positions(start, T);
   record_checkpoints_ = seq.record_checkpoints;
-  be_.get_rows(w_.token_embd, tokens, x_.data());  // no scaling
+  embed(w_.token_embd, tokens, x_.data());  // no scaling
   for (int64_t il = 0; il < c_.n_layer; ++il) {
-    if (out.layer_inputs) be_.copy_2d(x_.data(), n, out.layer_inputs + il * out.layer_stride, n, T, n);
+    if (out.layer_inputs) be_.download(out.layer_inputs + il * out.layer_stride, x_.data(), T * n * sizeof(float));
     const LayerWeights& L = w_.layers[il];
     const bool recurrent = L.kind == LayerKind::DeltaNet;
     decoder_layer(L, recurrent ? nullptr : &seq.kv[il], recurrent ? &seq.delta[il] : nullptr,
                   seq.capture_routing ? &seq.routing[il] : nullptr, T);
   }
-  be_.rmsnorm(x_.data(), w_.output_norm.data(), out.hidden, T, n, c_.rms_eps);
-  lm_head(w_.output, out.hidden, T, out);
+  finish(w_.output_norm, w_.output, T, out);
 }
 
 void Qwen35Forward::decoder_layer(const LayerWeights& L, KvCache* kv, DeltaNetState* delta, RoutingCapture* routing,
@@ -89,12 +119,25 @@ void Qwen35Forward::decoder_layer(const LayerWeights& L, KvCache* kv, DeltaNetSt
   be_.add(x_.data(), mix_.data(), T * n);
 }
 
-void Qwen35Forward::lm_head(const WeightView& head, const float* hidden, int64_t T, const StepOutputs& out) {
+void Qwen35Forward::finish(const FloatParam& norm, const WeightView& head, int64_t T, const StepOutputs& out) {
+  const int64_t n = c_.n_embd, V = c_.n_vocab;
+  const bool host = be_.host_memory();  // then the results are written where the caller wants them
+  float* hidden = host ? out.hidden : hidden_out_.data();
+  be_.rmsnorm(x_.data(), norm.data(), hidden, T, n, c_.rms_eps);
+  if (!host) be_.download(out.hidden, hidden, T * n * sizeof(float));
   if (!out.logits) return;
-  if (out.all_logits)
-    be_.matmul(head, hidden, out.logits, T);
-  else
-    be_.matmul(head, hidden + (T - 1) * c_.n_embd, out.logits, 1);
+  const int64_t rows = out.all_logits ? T : 1;
+  float* logits = out.logits;
+  if (!host) {
+    if (logits_out_.size() < rows * V) logits_out_.reset(be_, rows * V);  // grows once per width
+    logits = logits_out_.data();
+  }
+  be_.matmul(head, hidden + (T - rows) * n, logits, rows);
+  if (!host) be_.download(out.logits, logits, rows * V * sizeof(float));
+}
+
+void Qwen35Forward::save_checkpoint(const BackendArray<float>& state, float* slot) {
+  be_.copy(slot, state.data(), state.bytes());
 }
 
 // ---- gated delta-net mixer ------------------------------------------------------------------
@@ -115,7 +158,7 @@ void Qwen35Forward::delta_net_mixer(const DeltaNetWeights& w, DeltaNetState& sta
     for (int64_t t = 0; t < T; ++t) {
       be_.conv1d_silu(qkv_.data() + t * channels, channels, 1, channels, w.conv1d.data(), c_.ssm_conv_kernel,
                       state.conv.data(), conv_.data() + t * channels);
-      std::copy(state.conv.begin(), state.conv.end(), state.conv_slot(t));
+      save_checkpoint(state.conv, state.conv_slot(t));
     }
   } else {
     be_.conv1d_silu(qkv_.data(), channels, T, channels, w.conv1d.data(), c_.ssm_conv_kernel, state.conv.data(),
@@ -165,7 +208,7 @@ void Qwen35Forward::delta_net_recorded(DeltaNetState& state, const HeadView& q,
   for (int64_t t = 0; t < T; ++t) {
     be_.delta_rule_recurrent(dims, token(q, t), token(k, t), token(v, t), g_.data() + t * hv, beta_.data() + t * hv,
                              state.recurrent.data(), token(core, t));
-    std::copy(state.recurrent.begin(), state.recurrent.end(), state.recurrent_slot(t));
+    save_checkpoint(state.recurrent, state.recurrent_slot(t));
   }
 }
 
@@ -237,19 +280,24 @@ void Qwen35Forward::moe_ffn(const FfnWeights& w, const float* in, float* out, Ro
     be_.gather_rows(in, rows, n, expert_x_.data());
     swiglu_ffn(w.gate_exps.rows(e * w.exps_stride, ff), w.up_exps.rows(e * w.exps_stride, ff),
                w.down_exps.rows(e * n, n), expert_x_.data(), expert_out_.data(), m);
-    be_.scatter_add_rows(expert_out_.data(), rows, expert_row_w_.data(), n, out);
+    be_.scatter_add_rows(expert_out_.data(), rows, std::span<const float>(expert_row_w_.data(), m), n, out);
   }
   if (routing) {
-    routing->ffn_inputs.insert(routing->ffn_inputs.end(), in, in + T * n);
-    routing->ffn_outputs.insert(routing->ffn_outputs.end(), out, out + T * n);
+    for (auto [dst, src] : {std::pair{&routing->ffn_inputs, in}, {&routing->ffn_outputs, static_cast<const float*>(out)}}) {
+      const size_t at = dst->size();
+      dst->resize(at + T * n);
+      be_.download(dst->data() + at, src, T * n * sizeof(float));
+    }
   }
 }
 
-void Qwen35Forward::record_routing(RoutingCapture& r, int64_t T) const {
+void Qwen35Forward::record_routing(RoutingCapture& r, int64_t T) {
   const int64_t K = c_.n_expert_used;
   r.experts.insert(r.experts.end(), route_ids_.begin(), route_ids_.begin() + T * K);
   r.weights.insert(r.weights.end(), route_w_.begin(), route_w_.begin() + T * K);
-  for (int64_t t = 0; t < T; ++t) r.shared_gates.push_back(1.0f / (1.0f + std::exp(-shexp_gate_[t])));
+  host_rows_.resize(T);
+  be_.download(host_rows_.data(), shexp_gate_.data(), T * sizeof(float));
+  for (int64_t t = 0; t < T; ++t) r.shared_gates.push_back(1.0f / (1.0f + std::exp(-host_rows_[t])));
 }
 
 // ---- MTP / NextN head -----------------------------------------------------------------------
@@ -261,17 +309,20 @@ void Qwen35Forward::mtp_step(Sequence::Impl& seq, std::span<const int32_t> token
   set_positions(start, T);
 
   // x = eh_proj · [rmsnorm(embed(x_p))·enorm ; rmsnorm(hidden_{p-1})·hnorm]
-  be_.get_rows(m.embed, tokens, normed_.data());
+  embed(m.embed, tokens, normed_.data());
   be_.rmsnorm(normed_.data(), m.enorm.data(), normed_.data(), T, n, c_.rms_eps);
   be_.copy_2d(normed_.data(), n, mtp_cat_.data(), 2 * n, T, n);
+  if (!be_.host_memory()) {  // the host rows go through mix_, free until the block runs
+    be_.upload(mix_.data(), hidden_in, T * n * sizeof(float));
+    hidden_in = mix_.data();
+  }
   be_.rmsnorm(hidden_in, m.hnorm.data(), normed_.data(), T, n, c_.rms_eps);
   be_.copy_2d(normed_.data(), n, mtp_cat_.data() + n, 2 * n, T, n);
   be_.matmul(m.eh_proj, mtp_cat_.data(), x_.data(), T);
 
   // One full-attention block with the head's own KV cache, then the shared head.
   decoder_layer(m.block, &seq.mtp_kv, nullptr, seq.capture_routing ? &seq.routing[c_.n_layer] : nullptr, T);
-  be_.rmsnorm(x_.data(), m.shared_head_norm.data(), out.hidden, T, n, c_.rms_eps);
-  lm_head(m.head, out.hidden, T, out);
+  finish(m.shared_head_norm, m.head, T, out);
 }
 
 }  // namespace peregrine

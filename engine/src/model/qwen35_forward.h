@@ -1,5 +1,6 @@
 // One forward step (at most max_batch tokens) of the qwen35 / qwen35moe trunk and of its MTP
-// head, written against the Backend operations. Owns the activation scratch, allocated once.
+// head, written against the Backend operations. Owns the activation scratch, allocated once in
+// the backend's memory; the step's results are handed back in host memory (StepOutputs).
 #pragma once
 
 #include <span>
@@ -12,7 +13,7 @@
 
 namespace peregrine {
 
-// Where one step writes its results (rows of this step only).
+// Where one step writes its results (rows of this step only), in host memory.
 struct StepOutputs {
   float* hidden = nullptr;        // [T][n_embd] after output_norm / shared_head_norm
   float* logits = nullptr;        // [T][n_vocab] or [1][n_vocab]; null: no logits this step
@@ -27,8 +28,12 @@ class Qwen35Forward {
                 const ModelOptions& options);
 
   void trunk_step(Sequence::Impl& seq, std::span<const int32_t> tokens, int64_t start, const StepOutputs& out);
+  // hidden_in: [T][n_embd] host rows.
   void mtp_step(Sequence::Impl& seq, std::span<const int32_t> tokens, const float* hidden_in, int64_t start,
                 const StepOutputs& out);
+
+  // Backend memory the scratch takes for a configuration (load-time budgets).
+  static uint64_t scratch_bytes(const ModelConfig& config, int64_t max_batch);
 
  private:
   void decoder_layer(const LayerWeights& L, KvCache* kv, DeltaNetState* delta, RoutingCapture* routing, int64_t T);
@@ -40,9 +45,14 @@ class Qwen35Forward {
   void swiglu_ffn(const WeightView& gate, const WeightView& up, const WeightView& down, const float* in, float* out,
                   int64_t T);
   void moe_ffn(const FfnWeights& w, const float* in, float* out, RoutingCapture* routing, int64_t T);
-  void lm_head(const WeightView& head, const float* hidden, int64_t T, const StepOutputs& out);
+  // The final norm, the LM head and the hand-over of hidden rows and logits to the host.
+  void finish(const FloatParam& norm, const WeightView& head, int64_t T, const StepOutputs& out);
+  // Embedding rows of `tokens` into dst (backend memory). The table is a host view (see
+  // Qwen35Weights::place_on): host backends read it directly, others get host-dequantized rows.
+  void embed(const WeightView& table, std::span<const int32_t> tokens, float* dst);
+  void save_checkpoint(const BackendArray<float>& state, float* slot);
   void set_positions(int64_t start, int64_t T);
-  void record_routing(RoutingCapture& r, int64_t T) const;  // diagnosis, allocates
+  void record_routing(RoutingCapture& r, int64_t T);  // diagnosis, allocates
 
   Backend& be_;
   const ModelConfig& c_;
@@ -50,16 +60,20 @@ class Qwen35Forward {
   ModelOptions options_;
   RopeParams rope_;
 
-  // Activation scratch, [max_batch][width] each.
+  // Activation scratch in backend memory, [max_batch][width] each.
+  using Scratch = BackendArray<float>;
+  Scratch x_, normed_, mix_;                      // residual stream, normed input, branch output
+  Scratch qkv_, conv_, z_, alpha_, beta_in_, g_, beta_, core_;  // delta-net
+  Scratch qg_, k_, v_, att_;                      // attention
+  Scratch ff_gate_, ff_up_, ff_act_;              // dense FFN / shared expert
+  Scratch router_, expert_x_, expert_out_, shexp_gate_;  // MoE
+  Scratch mtp_cat_;                               // [e ; h]
+  Scratch hidden_out_, logits_out_;               // the step's results before they go to the host
+  // Host side: positions, the routing the model reads back, embedding rows being uploaded.
   std::vector<int32_t> positions_;
-  std::vector<float> x_, normed_, mix_;          // residual stream, normed input, branch output
-  std::vector<float> qkv_, conv_, z_, alpha_, beta_in_, g_, beta_, core_;  // delta-net
-  std::vector<float> qg_, k_, v_, att_;          // attention
-  std::vector<float> ff_gate_, ff_up_, ff_act_;  // dense FFN / shared expert
-  std::vector<float> router_, route_w_, expert_x_, expert_out_, shexp_gate_;  // MoE
   std::vector<int32_t> route_ids_, expert_rows_;
-  std::vector<float> expert_row_w_;
-  std::vector<float> mtp_cat_;                   // [e ; h]
+  std::vector<float> route_w_, expert_row_w_;
+  std::vector<float> embed_host_, host_rows_;
 };
 
 }  // namespace peregrine

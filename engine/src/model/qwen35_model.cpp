@@ -16,13 +16,58 @@
 
 namespace peregrine {
 
+namespace {
+
+std::shared_ptr<Backend> make_backend(const ModelOptions& o, std::unique_ptr<Backend> given) {
+  if (given) return std::shared_ptr<Backend>(std::move(given));
+  if (resolve_backend_kind(o.backend) == BackendKind::Cuda) return std::shared_ptr<Backend>(make_cuda_backend(o.cuda_device));
+  return std::shared_ptr<Backend>(make_cpu_backend(o.n_threads, o.activations));
+}
+
+// What the model needs in backend memory: the weights, one sequence over the whole context and
+// the forward scratch, plus headroom for the backend's own workspaces (cuBLAS, dequantized
+// tiles). Refuses, with the numbers, what does not fit a backend that knows its free memory.
+void check_memory_budget(const GgufFile& file, const GgufFile* mtp, const ModelConfig& c, const ModelOptions& o,
+                         const Qwen35Weights& weights, Backend& backend) {
+  const std::optional<uint64_t> free = backend.free_memory();
+  if (!free) return;
+  constexpr uint64_t kWorkspace = uint64_t{512} << 20;
+  auto size = [](uint64_t bytes) {
+    return bytes >= (uint64_t{1} << 30) ? fmt::format("{:.2f} GiB", bytes / 1073741824.0)
+                                        : fmt::format("{:.1f} MiB", bytes / 1048576.0);
+  };
+  const uint64_t weight_bytes = weights.placed_bytes(file, mtp);
+  const uint64_t sequence_bytes = Sequence::Impl::planned_memory(c, o.context_length, o.kv_type).total();
+  const uint64_t scratch = Qwen35Forward::scratch_bytes(c, o.max_batch);
+  const uint64_t need = weight_bytes + sequence_bytes + scratch + kWorkspace;
+  log::get("model")->info("{} memory: weights {} + sequence (context {}) {} + scratch {} + workspace {} = {} of {} free",
+                          backend.name(), size(weight_bytes), o.context_length, size(sequence_bytes), size(scratch),
+                          size(kWorkspace), size(need), size(*free));
+  if (need > *free)
+    throw Error(fmt::format("{}: does not fit in {} memory: weights {} + KV cache and states for a context of {} "
+                            "{} + scratch {} + workspace {} = {}, but only {} are free (try a smaller context, a "
+                            "smaller quantization, or the CPU backend)",
+                            file.display_name(), backend.name(), size(weight_bytes), o.context_length,
+                            size(sequence_bytes), size(scratch), size(kWorkspace), size(need), size(*free)));
+}
+
+Qwen35Weights bind_and_place(const GgufFile& f, const ModelConfig& c, const ModelOptions& o, const GgufFile* mtp,
+                             Backend& backend) {
+  Qwen35Weights w = Qwen35Weights::bind(f, c, mtp);
+  check_memory_budget(f, mtp, c, o, w, backend);
+  w.place_on(backend, f, mtp);
+  return w;
+}
+
+}  // namespace
+
 struct Model::Impl {
-  Impl(const GgufFile& f, ModelConfig c, const ModelOptions& o, const GgufFile* mtp)
+  Impl(const GgufFile& f, ModelConfig c, const ModelOptions& o, const GgufFile* mtp, std::unique_ptr<Backend> given)
       : file(f),
         config(std::move(c)),
         options(o),
-        backend(make_cpu_backend(o.n_threads, o.activations)),
-        weights(Qwen35Weights::bind(f, config, mtp)),
+        backend(make_backend(o, std::move(given))),
+        weights(bind_and_place(f, config, options, mtp, *backend)),
         forward(*backend, config, weights, options),
         fingerprint(combined_fingerprint(f, config, mtp)) {}
 
@@ -35,7 +80,7 @@ struct Model::Impl {
   const GgufFile& file;
   ModelConfig config;
   ModelOptions options;
-  std::unique_ptr<Backend> backend;
+  std::shared_ptr<Backend> backend;  // shared with the sequences, whose states live in its memory
   Qwen35Weights weights;
   Qwen35Forward forward;
   uint64_t fingerprint;
@@ -89,7 +134,8 @@ void check_span(const Sequence::Impl& seq, std::string_view what, int64_t start,
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
 
-std::unique_ptr<Model> Model::load(const GgufFile& file, const ModelOptions& options, const GgufFile* mtp_file) {
+std::unique_ptr<Model> Model::load(const GgufFile& file, const ModelOptions& options, const GgufFile* mtp_file,
+                                   std::unique_ptr<Backend> backend) {
   check_options(file, options);
   ModelConfig config = ModelConfig::from_gguf(file);
   if (mtp_file && config.has_mtp()) {
@@ -99,14 +145,15 @@ std::unique_ptr<Model> Model::load(const GgufFile& file, const ModelOptions& opt
   }
   if (mtp_file) config = attach_mtp_config(config, file, *mtp_file);
   check_config(file, config, options);
-  auto model = std::unique_ptr<Model>(new Model(std::make_unique<Impl>(file, std::move(config), options, mtp_file)));
+  auto model = std::unique_ptr<Model>(new Model(std::make_unique<Impl>(file, std::move(config), options, mtp_file, std::move(backend))));
   const ModelConfig& c = model->config();
   const std::string mtp_note =
       !c.has_mtp() ? "" : mtp_file ? fmt::format(", MTP head from {}", mtp_file->display_name()) : ", MTP head";
-  log::get("model")->info("{}: {} with {} layers, n_embd {}, vocab {}{}, context {}, KV cache {}, fingerprint {:016x}",
+  log::get("model")->info("{}: {} with {} layers, n_embd {}, vocab {}{}, context {}, KV cache {}, backend {}, "
+                          "fingerprint {:016x}",
                           file.display_name(), c.arch_name, c.n_layer, c.n_embd, c.n_vocab,
-                          mtp_note, options.context_length,
-                          tensor_type_info(options.kv_type).name, model->fingerprint());
+                          mtp_note, options.context_length, tensor_type_info(options.kv_type).name,
+                          model->backend().name(), model->fingerprint());
   return model;
 }
 
@@ -116,7 +163,7 @@ Backend& Model::backend() { return *impl_->backend; }
 
 Sequence Model::new_sequence() const {
   const ModelOptions& o = impl_->options;
-  Sequence seq(std::make_unique<Sequence::Impl>(impl_->config, o.context_length, o.kv_type));
+  Sequence seq(std::make_unique<Sequence::Impl>(impl_->backend, impl_->config, o.context_length, o.kv_type));
   const SequenceMemory m = seq.memory();
   constexpr double kMiB = 1024.0 * 1024.0;
   log::get("model")->info("sequence: context {}, {:.2f} MiB = KV ({}) {:.2f} + conv {:.2f} + recurrent {:.2f} + MTP KV {:.2f}",

@@ -8,38 +8,60 @@
 
 namespace peregrine {
 
-void KvCache::allocate(TensorType kv_type, int64_t kv_heads, int64_t head_dim, int64_t n_ctx) {
+namespace {
+int64_t conv_values(const ModelConfig& c) { return (c.ssm_conv_kernel - 1) * c.ssm_conv_channels(); }
+int64_t recurrent_values(const ModelConfig& c) { return c.ssm_time_step_rank * c.ssm_state_size * c.ssm_state_size; }
+}  // namespace
+
+void KvCache::allocate(Backend& backend, TensorType kv_type, int64_t kv_heads, int64_t head_dim, int64_t n_ctx) {
   type = kv_type;
   n_kv_heads = kv_heads;
   row_bytes = quant::row_bytes(kv_type, kv_heads * head_dim);
-  k.assign(n_ctx * row_bytes, 0);
-  v.assign(n_ctx * row_bytes, 0);
+  k.reset(backend, n_ctx * static_cast<int64_t>(row_bytes));
+  v.reset(backend, n_ctx * static_cast<int64_t>(row_bytes));
 }
 
-Sequence::Impl::Impl(const ModelConfig& c, int64_t context_length, TensorType cache_type)
-    : n_ctx(context_length), kv_type(cache_type) {
+Sequence::Impl::Impl(std::shared_ptr<Backend> owner, const ModelConfig& c, int64_t context_length,
+                     TensorType cache_type)
+    : backend(std::move(owner)), n_ctx(context_length), kv_type(cache_type) {
+  Backend& be = *backend;
   routing.resize(c.n_layer + 1);
   kv.resize(c.n_layer);
   delta.resize(c.n_layer);
   for (int64_t il = 0; il < c.n_layer; ++il) {
     if (c.layer_kinds[il] == LayerKind::FullAttention) {
-      kv[il].allocate(kv_type, c.n_head_kv, c.head_dim, n_ctx);
+      kv[il].allocate(be, kv_type, c.n_head_kv, c.head_dim, n_ctx);
     } else {
-      delta[il].conv.assign((c.ssm_conv_kernel - 1) * c.ssm_conv_channels(), 0.0f);
-      delta[il].recurrent.assign(c.ssm_time_step_rank * c.ssm_state_size * c.ssm_state_size, 0.0f);
+      delta[il].conv.reset(be, conv_values(c));
+      delta[il].recurrent.reset(be, recurrent_values(c));
     }
   }
-  if (c.has_mtp()) mtp_kv.allocate(kv_type, c.n_head_kv, c.head_dim, n_ctx);
+  if (c.has_mtp()) mtp_kv.allocate(be, kv_type, c.n_head_kv, c.head_dim, n_ctx);
 }
 
 SequenceMemory Sequence::Impl::memory() const {
   SequenceMemory m;
   for (const auto& layer : kv) m.kv_bytes += layer.bytes();
   for (const auto& d : delta) {
-    m.conv_bytes += d.conv.size() * sizeof(float);
-    m.recurrent_bytes += d.recurrent.size() * sizeof(float);
+    m.conv_bytes += d.conv.bytes();
+    m.recurrent_bytes += d.recurrent.bytes();
   }
   m.mtp_kv_bytes = mtp_kv.bytes();
+  return m;
+}
+
+SequenceMemory Sequence::Impl::planned_memory(const ModelConfig& c, int64_t context_length, TensorType kv_type) {
+  SequenceMemory m;
+  const uint64_t kv_layer = 2 * static_cast<uint64_t>(context_length) * quant::row_bytes(kv_type, c.n_head_kv * c.head_dim);
+  for (int64_t il = 0; il < c.n_layer; ++il) {
+    if (c.layer_kinds[il] == LayerKind::FullAttention) {
+      m.kv_bytes += kv_layer;
+    } else {
+      m.conv_bytes += conv_values(c) * sizeof(float);
+      m.recurrent_bytes += recurrent_values(c) * sizeof(float);
+    }
+  }
+  if (c.has_mtp()) m.mtp_kv_bytes = kv_layer;
   return m;
 }
 
@@ -48,10 +70,13 @@ void Sequence::Impl::set_checkpoint_capacity(int64_t tokens) {
   checkpoint_count = 0;
   for (auto& d : delta) {
     if (d.conv.empty()) continue;
-    d.conv_slots.assign(tokens * d.conv.size(), 0.0f);
-    d.recurrent_slots.assign(tokens * d.recurrent.size(), 0.0f);
-    d.conv_slots.shrink_to_fit();
-    d.recurrent_slots.shrink_to_fit();
+    if (tokens == 0) {
+      d.conv_slots = {};
+      d.recurrent_slots = {};
+    } else {
+      d.conv_slots.reset(*backend, tokens * d.conv.size());
+      d.recurrent_slots.reset(*backend, tokens * d.recurrent.size());
+    }
   }
 }
 
@@ -61,8 +86,8 @@ void Sequence::Impl::rollback(int64_t position, int64_t n_vocab, int64_t n_embd)
   const int64_t slot = position - checkpoint_start - 1;
   for (auto& d : delta) {
     if (d.conv.empty()) continue;
-    std::copy_n(d.conv_slot(slot), d.conv.size(), d.conv.begin());
-    std::copy_n(d.recurrent_slot(slot), d.recurrent.size(), d.recurrent.begin());
+    backend->copy(d.conv.data(), d.conv_slot(slot), d.conv.bytes());
+    backend->copy(d.recurrent.data(), d.recurrent_slot(slot), d.recurrent.bytes());
   }
   // KV rows at or after `position` are never read again (attention reads rows up to the query's
   // position) and the next evaluate overwrites them: moving n_past back truncates the cache.
@@ -89,8 +114,9 @@ void Sequence::Impl::reset() {
   checkpoint_count = 0;
   // KV rows past n_past are never read, so only the recurrent states need clearing.
   for (auto& d : delta) {
-    std::fill(d.conv.begin(), d.conv.end(), 0.0f);
-    std::fill(d.recurrent.begin(), d.recurrent.end(), 0.0f);
+    if (d.conv.empty()) continue;
+    backend->fill_zero(d.conv.data(), d.conv.bytes());
+    backend->fill_zero(d.recurrent.data(), d.recurrent.bytes());
   }
   logits.clear();
   hidden.clear();

@@ -1,6 +1,7 @@
 // The per-sequence state behind peregrine::Sequence: caches, recurrent states and outputs.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "peregrine/backend.h"
@@ -10,29 +11,30 @@
 namespace peregrine {
 
 // Keys and values of one full-attention layer, [n_ctx][n_head_kv · head_dim] values each,
-// encoded as `type` (F32, F16 or Q8_0; ModelOptions::kv_type), rows `row_bytes` apart.
+// encoded as `type` (F32, F16 or Q8_0; ModelOptions::kv_type), rows `row_bytes` apart, in the
+// backend's memory (like every state below: the host reaches it through the backend only).
 struct KvCache {
   TensorType type = TensorType::F32;
   int64_t n_kv_heads = 0;
   uint64_t row_bytes = 0;
-  std::vector<uint8_t> k, v;
+  BackendArray<uint8_t> k, v;
 
-  void allocate(TensorType kv_type, int64_t kv_heads, int64_t head_dim, int64_t n_ctx);
+  void allocate(Backend& backend, TensorType kv_type, int64_t kv_heads, int64_t head_dim, int64_t n_ctx);
   uint8_t* k_row(int64_t pos) { return k.data() + static_cast<uint64_t>(pos) * row_bytes; }
   uint8_t* v_row(int64_t pos) { return v.data() + static_cast<uint64_t>(pos) * row_bytes; }
   KvView view() const { return {type, k.data(), v.data(), row_bytes, n_kv_heads}; }
-  uint64_t bytes() const { return k.size() + v.size(); }
+  uint64_t bytes() const { return k.bytes() + v.bytes(); }
 };
 
 // One delta-net layer: conv state [kernel-1][channels] (the last pre-conv inputs) and the
 // recurrent matrix state [Hv][d][d] (key index × value index).
 struct DeltaNetState {
-  std::vector<float> conv;
-  std::vector<float> recurrent;
+  BackendArray<float> conv;
+  BackendArray<float> recurrent;
   // Speculative verification (Sequence::set_delta_checkpoints): slot t holds the conv and
   // recurrent state after token t of the last checkpointed evaluate, so the layer can roll back
   // to any position of that call without a second forward pass. Empty when off.
-  std::vector<float> conv_slots, recurrent_slots;
+  BackendArray<float> conv_slots, recurrent_slots;
   float* conv_slot(int64_t t) { return conv_slots.data() + t * conv.size(); }
   float* recurrent_slot(int64_t t) { return recurrent_slots.data() + t * recurrent.size(); }
 };
@@ -54,9 +56,13 @@ struct RoutingCapture {
 };
 
 struct Sequence::Impl {
-  Impl(const ModelConfig& config, int64_t context_length, TensorType kv_type);
+  std::shared_ptr<Backend> backend;  // first member: destroyed after the states that live in it
+  // The sequence keeps the backend alive: its states live in the backend's memory.
+  Impl(std::shared_ptr<Backend> backend, const ModelConfig& config, int64_t context_length, TensorType kv_type);
   void reset();
   SequenceMemory memory() const;
+  // What a sequence of this configuration holds, without allocating one (load-time budgets).
+  static SequenceMemory planned_memory(const ModelConfig& config, int64_t context_length, TensorType kv_type);
 
   int64_t n_ctx = 0;
   TensorType kv_type = TensorType::F32;

@@ -57,7 +57,8 @@ class Binder {
   }
 
   // A small float tensor with `n` values (any shape), converted to float.
-  std::vector<float> floats(const std::string& name, int64_t n) const {
+  FloatParam floats(const std::string& name, int64_t n) const { return FloatParam{float_values(name, n)}; }
+  std::vector<float> float_values(const std::string& name, int64_t n) const {
     const GgufTensorInfo& t = require(name);
     if (t.n_elements != n)
       throw Error(fmt::format("{}: tensor '{}' has {} values, expected {}", file_.display_name(), name,
@@ -175,7 +176,7 @@ Qwen35Weights Qwen35Weights::bind(const GgufFile& file, const ModelConfig& c, co
     const WeightView embed = mtp_file ? mb.optional_matrix("token_embd.weight", {n, c.n_vocab}) : WeightView{};
     WeightView head = mtp_file ? mb.optional_matrix("output.weight", {n, c.n_vocab}) : WeightView{};
     if (head.empty()) head = embed.empty() ? w.output : embed;
-    const std::vector<float> head_norm =
+    const FloatParam head_norm =
         mtp_file && mb.find("output_norm.weight") ? mb.floats("output_norm.weight", n) : w.output_norm;
     MtpWeights m;
     m.enorm = mb.floats(blk(il, "nextn.enorm.weight"), n);

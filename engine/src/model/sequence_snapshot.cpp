@@ -28,6 +28,7 @@ T get(std::span<const uint8_t> in, size_t at) {
 }
 
 bool is_attention(const KvCache& kv) { return !kv.k.empty(); }
+// (empty arrays: a delta-net layer's KvCache, an attention layer's DeltaNetState)
 bool is_delta_net(const DeltaNetState& d) { return !d.recurrent.empty(); }
 
 // Section sizes of a sequence at trunk position n and MTP position m, with or without the
@@ -39,8 +40,8 @@ Sizes section_sizes(const Sequence::Impl& seq, const ModelConfig& c, int64_t n, 
   for (const KvCache& kv : seq.kv)
     if (is_attention(kv)) trunk_kv += 2 * static_cast<uint64_t>(n) * kv.row_bytes;
   for (const DeltaNetState& d : seq.delta) {
-    conv += d.conv.size() * sizeof(float);
-    recurrent += d.recurrent.size() * sizeof(float);
+    conv += d.conv.bytes();
+    recurrent += d.recurrent.bytes();
   }
   if (is_attention(seq.mtp_kv)) mtp_kv = 2 * static_cast<uint64_t>(m) * seq.mtp_kv.row_bytes;
   logits_bytes = logits ? c.n_vocab * sizeof(float) : 0;
@@ -54,14 +55,15 @@ uint64_t sum(const Sizes& s) {
   return total;
 }
 
-// Copies between the sequence and a payload; `Dir` decides which way.
+// Copies between the sequence and a payload; `Dir` decides which way. States live in backend
+// memory (state()), the last-token outputs in host memory (bytes()).
 enum class Dir { Save, Load };
 
 template <Dir dir>
 class PayloadCursor {
  public:
   using Byte = std::conditional_t<dir == Dir::Save, uint8_t, const uint8_t>;
-  explicit PayloadCursor(Byte* at) : at_(at) {}
+  PayloadCursor(Backend& backend, Byte* at) : be_(backend), at_(at) {}
   template <class Mem>
   void bytes(Mem* mem, uint64_t n) {
     if constexpr (dir == Dir::Save)
@@ -70,13 +72,22 @@ class PayloadCursor {
       std::memcpy(mem, at_, n);
     at_ += n;
   }
+  template <class Mem>
+  void state(Mem* mem, uint64_t n) {
+    if constexpr (dir == Dir::Save)
+      be_.download(at_, mem, n);
+    else
+      be_.upload(mem, at_, n);
+    at_ += n;
+  }
   void kv_rows(std::conditional_t<dir == Dir::Save, const KvCache, KvCache>& kv, int64_t rows) {
     const uint64_t n = static_cast<uint64_t>(rows) * kv.row_bytes;
-    bytes(kv.k.data(), n);
-    bytes(kv.v.data(), n);
+    state(kv.k.data(), n);
+    state(kv.v.data(), n);
   }
 
  private:
+  Backend& be_;
   Byte* at_;
 };
 
@@ -86,9 +97,9 @@ void transfer(Seq& seq, PayloadCursor<dir>& cur, int64_t n, int64_t m) {
   for (auto& kv : seq.kv)
     if (is_attention(kv)) cur.kv_rows(kv, n);
   for (auto& d : seq.delta)
-    if (is_delta_net(d)) cur.bytes(d.conv.data(), d.conv.size() * sizeof(float));
+    if (is_delta_net(d)) cur.state(d.conv.data(), d.conv.bytes());
   for (auto& d : seq.delta)
-    if (is_delta_net(d)) cur.bytes(d.recurrent.data(), d.recurrent.size() * sizeof(float));
+    if (is_delta_net(d)) cur.state(d.recurrent.data(), d.recurrent.bytes());
   if (is_attention(seq.mtp_kv)) cur.kv_rows(seq.mtp_kv, m);
 }
 
@@ -119,7 +130,7 @@ void write_snapshot(const Sequence::Impl& seq, const ModelConfig& c, uint64_t fi
   put<int64_t>(out, off::kContext, seq.n_ctx);
   put<uint32_t>(out, off::kCrc + 4, 0);
 
-  PayloadCursor<Dir::Save> cur(out.data() + kSnapshotHeaderBytes);
+  PayloadCursor<Dir::Save> cur(*seq.backend, out.data() + kSnapshotHeaderBytes);
   transfer(seq, cur, n, m);
   if (has_outputs) {
     cur.bytes(seq.logits.data() + seq.logits.size() - c.n_vocab, c.n_vocab * sizeof(float));
@@ -192,7 +203,7 @@ void read_snapshot(Sequence::Impl& seq, const ModelConfig& c, uint64_t fingerpri
     fail(SnapshotErrorCode::Corrupt, model, "section sizes do not match this model's layout at that position");
 
   // Everything checked: load.
-  PayloadCursor<Dir::Load> cur(in.data() + kSnapshotHeaderBytes);
+  PayloadCursor<Dir::Load> cur(*seq.backend, in.data() + kSnapshotHeaderBytes);
   transfer(seq, cur, n, m);
   seq.logits.resize(outputs ? c.n_vocab : 0);
   seq.hidden.resize(outputs ? c.n_embd : 0);

@@ -23,6 +23,15 @@ class CpuBackend final : public Backend {
 
   std::string_view name() const override { return "cpu"; }
 
+  // Host memory: operations read and write it directly; weights stay in the file mapping.
+  void* allocate(uint64_t bytes) override;
+  void release(void* p) noexcept override;
+  void upload(void* dst, const void* host_src, uint64_t bytes) override;
+  void download(void* host_dst, const void* src, uint64_t bytes) override;
+  void copy(void* dst, const void* src, uint64_t bytes) override;
+  void fill_zero(void* dst, uint64_t bytes) override;
+  const uint8_t* place_weights(const uint8_t* host, uint64_t bytes, std::string_view name) override;
+
   void matmul(const WeightView& w, const float* x, float* y, int64_t n_tokens) override;
   void get_rows(const WeightView& table, std::span<const int32_t> tokens, float* out) override;
 
@@ -58,7 +67,7 @@ class CpuBackend final : public Backend {
   void moe_route(const float* logits, int64_t n_tokens, int64_t n_expert, int64_t k,
                  int32_t* expert_ids, float* weights) override;
   void gather_rows(const float* x, std::span<const int32_t> rows, int64_t n, float* out) override;
-  void scatter_add_rows(const float* x, std::span<const int32_t> rows, const float* scale, int64_t n,
+  void scatter_add_rows(const float* x, std::span<const int32_t> rows, std::span<const float> scale, int64_t n,
                         float* y) override;
   void scale_rows_sigmoid(float* x, const float* gate_logit, int64_t n_tokens, int64_t n) override;
 

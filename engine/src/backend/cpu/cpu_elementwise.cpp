@@ -107,7 +107,7 @@ void CpuBackend::gather_rows(const float* x, std::span<const int32_t> rows, int6
   for (size_t i = 0; i < rows.size(); ++i) std::copy_n(x + rows[i] * n, n, out + static_cast<int64_t>(i) * n);
 }
 
-void CpuBackend::scatter_add_rows(const float* x, std::span<const int32_t> rows, const float* scale, int64_t n,
+void CpuBackend::scatter_add_rows(const float* x, std::span<const int32_t> rows, std::span<const float> scale, int64_t n,
                                   float* y) {
   for (size_t i = 0; i < rows.size(); ++i) {
     const float* xr = x + static_cast<int64_t>(i) * n;

@@ -1,0 +1,87 @@
+#include "controller/conversation_exporter.h"
+
+#include <QAction>
+#include <QDir>
+#include <QFileDialog>
+#include <QMenu>
+#include <QMenuBar>
+#include <QRegularExpression>
+#include <QSaveFile>
+#include <QStandardPaths>
+#include <QStatusBar>
+
+#include "controller/chat_controller.h"
+#include "core/conversation_export.h"
+#include "core/conversation_store.h"
+#include "peregrine/error.h"
+#include "peregrine/log.h"
+#include "ui/main_window.h"
+
+namespace peregrine::app {
+
+ConversationExporter::ConversationExporter(ui::MainWindow& window, const ChatController& chat,
+                                           const ConversationStore& store, QObject* parent)
+    : QObject(parent),
+      window_(window),
+      chat_(chat),
+      store_(store),
+      markdownAction_(new QAction(tr("Export chat as &Markdown…"), this)),
+      jsonAction_(new QAction(tr("Export chat as &JSON…"), this)) {
+  chooser_ = [this](const QString& suggested, const QString& filter) {
+    return QFileDialog::getSaveFileName(&window_, tr("Export chat"), suggested, filter);
+  };
+  markdownAction_->setObjectName(QStringLiteral("exportMarkdownAction"));
+  markdownAction_->setShortcut(QKeySequence(QStringLiteral("Ctrl+E")));
+  jsonAction_->setObjectName(QStringLiteral("exportJsonAction"));
+  connect(markdownAction_, &QAction::triggered, this, [this] { exportCurrent(Format::Markdown); });
+  connect(jsonAction_, &QAction::triggered, this, [this] { exportCurrent(Format::Json); });
+  // Into the Chat menu (the one holding "New chat"), before the separator that precedes Quit.
+  for (QMenu* menu : window_.menuBar()->findChildren<QMenu*>()) {
+    if (!menu->actions().contains(window_.newChatAction())) continue;
+    QAction* before = menu->actions().value(menu->actions().size() - 2);
+    menu->insertActions(before, {markdownAction_, jsonAction_});
+    break;
+  }
+  window_.addActions({markdownAction_, jsonAction_});
+}
+
+bool ConversationExporter::exportCurrent(Format format) {
+  const qint64 conversation = chat_.currentConversation();
+  if (!conversation) {
+    window_.statusBar()->showMessage(tr("Open a chat to export it"), 5000);
+    return false;
+  }
+  const QString filter = format == Format::Markdown ? tr("Markdown (*.md)") : tr("JSON (*.json)");
+  const QString path = chooser_(suggestedPath(conversation, format), filter);
+  if (path.isEmpty()) return false;
+  return exportTo(conversation, format, path);
+}
+
+bool ConversationExporter::exportTo(qint64 conversationId, Format format, const QString& path) {
+  try {
+    const QByteArray bytes = format == Format::Markdown ? exportMarkdown(store_, conversationId).toUtf8()
+                                                        : exportJson(store_, conversationId);
+    QSaveFile file(path);
+    if (!file.open(QIODevice::WriteOnly) || file.write(bytes) != bytes.size() || !file.commit())
+      throw peregrine::Error(path.toStdString() + ": " + file.errorString().toStdString());
+  } catch (const std::exception& e) {
+    peregrine::log::get("app")->warn("export failed: {}", e.what());
+    window_.statusBar()->showMessage(tr("Export failed: %1").arg(QString::fromStdString(e.what())), 15000);
+    return false;
+  }
+  window_.statusBar()->showMessage(tr("Exported to %1").arg(QDir::toNativeSeparators(path)), 8000);
+  return true;
+}
+
+QString ConversationExporter::suggestedPath(qint64 conversationId, Format format) const {
+  const std::optional<Conversation> conversation = store_.conversation(conversationId);
+  QString name = conversation ? conversation->title : QString();
+  // Characters that file systems or shells dislike become '-'.
+  name.replace(QRegularExpression(QStringLiteral(R"([/\\:*?"<>|\x00-\x1f]+)")), QStringLiteral("-"));
+  name = name.trimmed().left(80);
+  if (name.isEmpty()) name = tr("chat");
+  const QString folder = QStandardPaths::writableLocation(QStandardPaths::DocumentsLocation);
+  return QDir(folder).filePath(name + (format == Format::Markdown ? QStringLiteral(".md") : QStringLiteral(".json")));
+}
+
+}  // namespace peregrine::app

@@ -1,0 +1,272 @@
+// The CUDA backend's device setup, memory, weight placement, scratch and staging, and the
+// process-wide entry points (cuda_device_count, make_cuda_backend).
+//
+// Every copy and kernel goes to the backend's one non-blocking stream, so work runs in issue
+// order without the host waiting. The host waits (cudaStreamSynchronize) only where host memory
+// is involved and must be valid or reusable on return: upload, download, place_weights, and
+// stage() before it overwrites its pinned buffer.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstring>
+#include <sstream>
+#include <string>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_common.cuh"
+#include "peregrine/error.h"
+
+namespace peregrine::cuda {
+
+void log_device_info(const DeviceInfo& info);  // cuda_device_log.cpp: spdlog does not compile under nvcc
+
+namespace {
+
+// Messages are built with streams, not fmt: fmt's compile-time format strings (consteval) do not
+// compile under nvcc, and spdlog's formatting templates carry them too.
+template <class... Args>
+std::string cat(const Args&... args) {
+  std::ostringstream s;
+  (s << ... << args);
+  return s.str();
+}
+
+// cudaMalloc(0) gives no pointer, but allocate(0) must return a unique one; 256 bytes is also
+// the alignment the contract promises (cudaMalloc aligns to at least that).
+constexpr uint64_t kMinAllocation = 256;
+// Scratch and staging grow in steps of at least a quarter, rounded to this granularity, so a
+// slowly growing batch size does not reallocate (and synchronise the device) on every call.
+constexpr uint64_t kGrowGranularity = 64 * 1024;
+
+uint64_t grown_size(uint64_t old_bytes, uint64_t wanted) {
+  const uint64_t target = std::max(wanted, old_bytes + old_bytes / 4);
+  return (target + kGrowGranularity - 1) / kGrowGranularity * kGrowGranularity;
+}
+
+uint64_t device_free_bytes() {
+  size_t free_bytes = 0, total_bytes = 0;
+  if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return free_bytes;
+}
+
+// cudaMalloc that throws a peregrine::Error with the numbers (and `what`) when memory runs out.
+void* device_malloc(uint64_t bytes, const std::string& what) {
+  void* p = nullptr;
+  const cudaError_t err = cudaMalloc(&p, std::max(bytes, kMinAllocation));
+  if (err == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // clear it, so the next call does not report it again
+    throw Error(cat("cuda backend: out of device memory allocating ", bytes, " bytes for ", what, " (",
+                    device_free_bytes(), " bytes free)"));
+  }
+  if (err != cudaSuccess) throw_cuda_error(err, "cudaMalloc", __FILE__, __LINE__);
+  return p;
+}
+
+}  // namespace
+
+void throw_cuda_error(cudaError_t err, const char* call, const char* file, int line) {
+  cudaGetLastError();  // clear a non-sticky error so later calls are not blamed for it
+  throw Error(cat("cuda backend: ", call, " failed at ", file, ":", line, ": ", cudaGetErrorString(err), " (",
+                  cudaGetErrorName(err), ")"));
+}
+
+CudaBackend::CudaBackend(int device) {
+  PEREGRINE_CUDA_CHECK(cudaSetDevice(device));
+  cudaDeviceProp props{};
+  PEREGRINE_CUDA_CHECK(cudaGetDeviceProperties(&props, device));
+  info_.device = device;
+  info_.name = props.name;
+  info_.cc_major = props.major;
+  info_.cc_minor = props.minor;
+  info_.sm_count = props.multiProcessorCount;
+  size_t free_bytes = 0, total_bytes = 0;
+  PEREGRINE_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  info_.free_memory = free_bytes;
+  info_.total_memory = total_bytes;
+  PEREGRINE_CUDA_CHECK(cudaDriverGetVersion(&info_.driver_version));
+  PEREGRINE_CUDA_CHECK(cudaRuntimeGetVersion(&info_.runtime_version));
+  // Non-blocking: the stream does not serialise with the legacy default stream, which other
+  // libraries in the process may use.
+  PEREGRINE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+
+  log_device_info(info_);
+}
+
+CudaBackend::~CudaBackend() {
+  // Errors are ignored here: a destructor cannot report them, and freeing is all that is left.
+  cudaStreamSynchronize(stream_);
+  if (cublas_) cublasDestroy(cublas_);
+  for (void* block : weight_blocks_) cudaFree(block);
+  for (Buffer& b : scratch_) cudaFree(b.ptr);
+  for (Buffer& b : staging_device_) cudaFree(b.ptr);
+  for (Buffer& b : staging_host_) cudaFreeHost(b.ptr);
+  cudaStreamDestroy(stream_);
+  cudaGetLastError();
+}
+
+// ---- memory ----
+
+void* CudaBackend::allocate(uint64_t bytes) {
+  void* p = device_malloc(bytes, "a backend buffer");
+  // Zero-filled, as the contract promises; ordered before any later use on the stream.
+  const cudaError_t err = cudaMemsetAsync(p, 0, std::max(bytes, kMinAllocation), stream_);
+  if (err != cudaSuccess) {
+    cudaFree(p);
+    throw_cuda_error(err, "cudaMemsetAsync", __FILE__, __LINE__);
+  }
+  return p;
+}
+
+void CudaBackend::release(void* p) noexcept {
+  // cudaFree waits for work still using the memory, so releasing right after an op is safe.
+  if (p && cudaFree(p) != cudaSuccess) cudaGetLastError();
+}
+
+void CudaBackend::upload(void* dst, const void* host_src, uint64_t bytes) {
+  if (bytes == 0) return;
+  // Waiting makes the call safe for any host buffer, pinned or pageable, that the caller frees
+  // or overwrites right after return. Uploads are rare on the hot path (stage() serves that).
+  PEREGRINE_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream_));
+  PEREGRINE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::download(void* host_dst, const void* src, uint64_t bytes) {
+  if (bytes == 0) return;
+  PEREGRINE_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+  PEREGRINE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::copy(void* dst, const void* src, uint64_t bytes) {
+  if (bytes == 0 || dst == src) return;
+  PEREGRINE_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
+}
+
+void CudaBackend::fill_zero(void* dst, uint64_t bytes) {
+  if (bytes == 0) return;
+  PEREGRINE_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, stream_));
+}
+
+const uint8_t* CudaBackend::place_weights(const uint8_t* host, uint64_t bytes, std::string_view name) {
+  void* p =
+      device_malloc(bytes, cat("weights '", name, "' (", weight_bytes_, " bytes of weights already on the device)"));
+  weight_blocks_.push_back(p);  // owned from here on, freed by the destructor even if the copy fails
+  weight_bytes_ += bytes;
+  upload(p, host, bytes);
+  return static_cast<const uint8_t*>(p);
+}
+
+void CudaBackend::synchronize() { PEREGRINE_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+std::optional<uint64_t> CudaBackend::free_memory() const {
+  size_t free_bytes = 0, total_bytes = 0;
+  PEREGRINE_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  return free_bytes;
+}
+
+// ---- scratch, staging, cuBLAS ----
+
+void* CudaBackend::scratch(Scratch slot, uint64_t bytes) {
+  Buffer& b = scratch_[static_cast<int>(slot)];
+  if (b.bytes < bytes) {
+    const uint64_t size = grown_size(b.bytes, bytes);
+    // cudaFree waits for kernels still reading the old buffer.
+    PEREGRINE_CUDA_CHECK(cudaFree(b.ptr));
+    b = {};
+    b.ptr = device_malloc(size, "operation scratch");
+    b.bytes = size;
+  }
+  return b.ptr;
+}
+
+const void* CudaBackend::stage(Staging slot, const void* host, uint64_t bytes) {
+  const int i = static_cast<int>(slot);
+  Buffer& pinned = staging_host_[i];
+  Buffer& device = staging_device_[i];
+  if (bytes == 0) return device.ptr;
+  // Invariant: both buffers have the same capacity, and once the copies issued so far have run,
+  // the device buffer holds exactly the pinned buffer's bytes. So when the pinned buffer already
+  // starts with this data, the device buffer does too (or will, before any kernel issued later
+  // reads it): nothing to copy, nothing to wait for. Decoding stages the same positions for
+  // every attention layer and often the same row list for every expert.
+  if (pinned.bytes >= bytes && std::memcmp(pinned.ptr, host, bytes) == 0) return device.ptr;
+  // The previous copy out of the pinned buffer may still be pending: wait for the stream before
+  // overwriting it. (The simple rule; per-slot events or a ring would let the host run further
+  // ahead.)
+  PEREGRINE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  uint64_t copy_bytes = bytes;
+  if (pinned.bytes < bytes) {
+    const uint64_t size = grown_size(pinned.bytes, bytes);
+    void* new_pinned = nullptr;
+    PEREGRINE_CUDA_CHECK(cudaMallocHost(&new_pinned, size));
+    void* new_device = nullptr;
+    try {
+      new_device = device_malloc(size, "staging");
+    } catch (...) {
+      cudaFreeHost(new_pinned);
+      throw;
+    }
+    cudaFreeHost(pinned.ptr);
+    cudaFree(device.ptr);
+    pinned = {new_pinned, size};
+    device = {new_device, size};
+    std::memset(pinned.ptr, 0, size);
+    copy_bytes = size;  // the whole new buffer, so the invariant holds beyond `bytes` too
+  }
+  std::memcpy(pinned.ptr, host, bytes);
+  PEREGRINE_CUDA_CHECK(cudaMemcpyAsync(device.ptr, pinned.ptr, copy_bytes, cudaMemcpyHostToDevice, stream_));
+  return device.ptr;
+}
+
+cublasHandle_t CudaBackend::cublas() {
+  if (!cublas_) {
+    cublasHandle_t handle = nullptr;
+    const cublasStatus_t status = cublasCreate(&handle);
+    if (status != CUBLAS_STATUS_SUCCESS)
+      throw Error(cat("cuda backend: cublasCreate failed: ", cublasGetStatusString(status)));
+    const cublasStatus_t set = cublasSetStream(handle, stream_);
+    if (set != CUBLAS_STATUS_SUCCESS) {
+      cublasDestroy(handle);
+      throw Error(cat("cuda backend: cublasSetStream failed: ", cublasGetStatusString(set)));
+    }
+    cublas_ = handle;
+  }
+  return cublas_;
+}
+
+}  // namespace peregrine::cuda
+
+namespace peregrine {
+
+int cuda_device_count() {
+  // Asked once: the answer does not change while the process runs, and the first query (driver
+  // initialisation) is slow.
+  static const int count = [] {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+      cudaGetLastError();  // no driver, no device, or a driver older than the runtime
+      return 0;
+    }
+    return n;
+  }();
+  return count;
+}
+
+bool cuda_backend_compiled() { return true; }
+
+std::unique_ptr<Backend> make_cuda_backend(int device) {
+  const int count = cuda_device_count();
+  if (count == 0)
+    throw Error(
+        "cuda backend: no usable CUDA device (no NVIDIA driver, no device, or a driver too old for "
+        "this build's CUDA runtime)");
+  if (device < 0 || device >= count)
+    throw Error(cuda::cat("cuda backend: there is no CUDA device ", device, " (this machine has ", count, ": 0..",
+                          count - 1, ")"));
+  return std::make_unique<cuda::CudaBackend>(device);
+}
+
+}  // namespace peregrine

@@ -1,0 +1,128 @@
+// The CUDA implementation of the Backend operations (docs/cuda.md).
+//
+// Everything runs on one stream of one device, in issue order; the host waits only in
+// download(), synchronize() and where an operation must hand values back to the host
+// (moe_route). Weights are uploaded once in their GGUF encoding (place_weights); quantized matrix
+// products decode blocks on the fly (decode: a GEMV family serving 1..9 activation rows per weight
+// pass; longer batches: tiles dequantized to F16 and multiplied with cuBLAS). Scratch (device and
+// pinned host staging) only grows, so steady-state decoding does not allocate.
+//
+// The methods are implemented in one file per family:
+//   cuda_backend.cu    device setup, memory, weights, staging, logging
+//   cuda_elementwise.cu norms, rope, copies, SwiGLU, gates, conv1d, KV stores, MoE helpers, get_rows
+//   cuda_matmul.cu     matmul (GEMV kernels + cuBLAS path)
+//   cuda_attention.cu  attention over F32 / F16 / Q8_0 caches
+//   cuda_delta_net.cu  delta-rule recurrent and chunked forms
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "peregrine/backend.h"
+
+// Opaque CUDA handles, so this header compiles as plain C++ too (tests include it).
+typedef struct CUstream_st* cudaStream_t;
+typedef struct cublasContext* cublasHandle_t;
+
+namespace peregrine::cuda {
+
+struct DeviceInfo {
+  int device = 0;
+  std::string name;
+  int cc_major = 0, cc_minor = 0;
+  int sm_count = 0;
+  uint64_t total_memory = 0;
+  uint64_t free_memory = 0;
+  int driver_version = 0, runtime_version = 0;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device);
+  ~CudaBackend() override;
+
+  std::string_view name() const override { return "cuda"; }
+  const DeviceInfo& device_info() const { return info_; }
+  cudaStream_t stream() const { return stream_; }
+
+  // ---- memory (cuda_backend.cu) ----
+  bool host_memory() const override { return false; }
+  void* allocate(uint64_t bytes) override;
+  void release(void* p) noexcept override;
+  void upload(void* dst, const void* host_src, uint64_t bytes) override;
+  void download(void* host_dst, const void* src, uint64_t bytes) override;
+  void copy(void* dst, const void* src, uint64_t bytes) override;
+  void fill_zero(void* dst, uint64_t bytes) override;
+  const uint8_t* place_weights(const uint8_t* host, uint64_t bytes, std::string_view name) override;
+  void synchronize() override;
+  std::optional<uint64_t> free_memory() const override;
+  uint64_t weight_bytes() const { return weight_bytes_; }
+
+  // ---- operations ----
+  void matmul(const WeightView& w, const float* x, float* y, int64_t n_tokens) override;  // cuda_matmul.cu
+  void get_rows(const WeightView& table, std::span<const int32_t> tokens, float* out) override;
+
+  void rmsnorm(const float* x, const float* w, float* y, int64_t n_rows, int64_t n, float eps) override;
+  void rmsnorm_heads(const HeadView& x, const float* w, float eps) override;
+  void l2norm_heads(const HeadView& x, float eps, float scale) override;
+  void rope(const HeadView& x, std::span<const int32_t> positions, const RopeParams& p) override;
+
+  void copy_2d(const float* src, int64_t src_stride, float* dst, int64_t dst_stride, int64_t n_rows,
+               int64_t n) override;
+  void add(float* y, const float* x, int64_t n) override;
+  void swiglu(const float* gate, const float* up, float* y, int64_t n) override;
+  void mul_sigmoid_heads(const HeadView& x, const HeadView& gate) override;
+  void gated_rmsnorm_heads(const HeadView& x, const HeadView& z, const float* w, float eps) override;
+
+  void conv1d_silu(const float* x, int64_t x_stride, int64_t n_tokens, int64_t channels, const float* w,
+                   int64_t kernel, float* state, float* out) override;
+  void delta_gates(const float* a, int64_t a_stride, const float* b, int64_t b_stride, const float* dt_bias,
+                   const float* a_neg, int64_t n_tokens, int64_t n_v_heads, float* g, float* beta) override;
+  void delta_rule_recurrent(const DeltaNetDims& dims, const HeadView& q, const HeadView& k, const HeadView& v,
+                            const float* g, const float* beta, float* state, const HeadView& out) override;
+  void delta_rule_chunked(const DeltaNetDims& dims, const HeadView& q, const HeadView& k, const HeadView& v,
+                          const float* g, const float* beta, float* state, const HeadView& out,
+                          int64_t chunk) override;
+
+  void kv_store(TensorType type, const float* src, int64_t n_rows, int64_t n, uint8_t* dst) override;
+  using Backend::attention;
+  void attention(const HeadView& q, const KvView& kv, std::span<const int32_t> positions, float scale,
+                 float* out) override;
+
+  void moe_route(const float* logits, int64_t n_tokens, int64_t n_expert, int64_t k, int32_t* expert_ids,
+                 float* weights) override;
+  void gather_rows(const float* x, std::span<const int32_t> rows, int64_t n, float* out) override;
+  void scatter_add_rows(const float* x, std::span<const int32_t> rows, std::span<const float> scale, int64_t n,
+                        float* y) override;
+  void scale_rows_sigmoid(float* x, const float* gate_logit, int64_t n_tokens, int64_t n) override;
+
+  // ---- scratch shared by the operation files (cuda_backend.cu) ----
+  // Device scratch slot `slot` of at least `bytes` (grown, never shrunk; contents undefined).
+  // Slots let one operation hold several buffers at once; an operation must not assume a slot
+  // survives another operation.
+  enum class Scratch { A, B, C, D, Count };
+  void* scratch(Scratch slot, uint64_t bytes);
+  // Copies a small host array to device scratch (through pinned staging, on the stream) and
+  // returns the device pointer; valid until the next call with the same slot.
+  enum class Staging { Positions, Rows, Scales, Tokens, Count };
+  const void* stage(Staging slot, const void* host, uint64_t bytes);
+  cublasHandle_t cublas();
+
+ private:
+  struct Buffer {
+    void* ptr = nullptr;
+    uint64_t bytes = 0;
+  };
+  DeviceInfo info_;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  std::vector<void*> weight_blocks_;
+  uint64_t weight_bytes_ = 0;
+  Buffer scratch_[static_cast<int>(Scratch::Count)];
+  Buffer staging_device_[static_cast<int>(Staging::Count)];
+  Buffer staging_host_[static_cast<int>(Staging::Count)];
+};
+
+}  // namespace peregrine::cuda

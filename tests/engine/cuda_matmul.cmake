@@ -1,0 +1,25 @@
+# CUDA matrix products (engine/src/backend/cuda/cuda_matmul.cu, cuda_quant_blocks.cuh).
+#
+# test_cuda_quant_blocks_host: the block decoding every GPU kernel runs, compiled by the host
+# compiler and checked bit for bit against the reference dequantizers — runs everywhere, no GPU.
+peregrine_test(test_cuda_quant_blocks_host
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_cuda_quant_blocks_host.cpp
+  LIBS peregrine_format)
+# Same rule as the quantizers: no a*b+c contraction, so "bit for bit" means the same expressions.
+if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+  set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/test_cuda_quant_blocks_host.cpp
+                              PROPERTIES COMPILE_OPTIONS -ffp-contract=off)
+endif()
+
+# test_cuda_matmul: every supported weight type × 1..33 tokens against the CPU backend's float
+# path (skips without a device).
+peregrine_test(test_cuda_matmul
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_cuda_matmul.cpp
+  LIBS peregrine_backend_cpu peregrine_backend_cuda)
+
+# GEMV throughput on 27B-shaped matrices against a measured read bandwidth (not part of ctest).
+if(PEREGRINE_HAVE_CUDA)
+  add_executable(bench_cuda_matmul ${CMAKE_CURRENT_LIST_DIR}/bench_cuda_matmul.cpp)
+  target_link_libraries(bench_cuda_matmul PRIVATE peregrine_backend_cpu peregrine_backend_cuda CUDA::cudart)
+  target_include_directories(bench_cuda_matmul PRIVATE ${CMAKE_SOURCE_DIR}/engine/src)
+endif()
