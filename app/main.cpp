@@ -71,12 +71,14 @@ int main(int argc, char** argv) {
   QApplication app(argc, argv);
   QCoreApplication::setOrganizationName(QStringLiteral("Peregrine"));
   QCoreApplication::setApplicationName(QStringLiteral("peregrine"));
+  QCoreApplication::setApplicationVersion(QStringLiteral(PEREGRINE_VERSION));
   QGuiApplication::setDesktopFileName(QStringLiteral("io.peregrine.Peregrine"));
   QApplication::setWindowIcon(QIcon::fromTheme(QStringLiteral("peregrine")));
 
   QCommandLineParser parser;
   parser.setApplicationDescription(QStringLiteral("Peregrine: a local Qwen 3.6 assistant"));
   parser.addHelpOption();
+  parser.addVersionOption();
   QCommandLineOption dark(QStringLiteral("dark"), QStringLiteral("Use the dark palette."));
   QCommandLineOption light(QStringLiteral("light"), QStringLiteral("Use the light palette."));
   QCommandLineOption screenshot(QStringLiteral("screenshot"),

@@ -10,6 +10,7 @@ packages=(
   qtbase5-dev libkf5syntaxhighlighting-dev qt6-base-dev libgl-dev
   libcmark-gfm-dev libcmark-gfm-extensions-dev
   xvfb xauth
+  desktop-file-utils appstream
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,13 +1,19 @@
 #include "ui/status_bar_widget.h"
 
+#include <algorithm>
+
 #include <QFrame>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLocale>
 #include <QProgressBar>
+#include <QToolButton>
 
 namespace peregrine::ui {
 namespace {
+
+// Per mille: the bar's range stays in int whatever the byte counts.
+constexpr int kProgressSteps = 1000;
 
 QFrame* separator(QWidget* parent) {
   auto* line = new QFrame(parent);
@@ -24,7 +30,8 @@ StatusBarWidget::StatusBarWidget(QWidget* parent)
       backend_(new QLabel(this)),
       context_(new QLabel(this)),
       speed_(new QLabel(this)),
-      busy_(new QProgressBar(this)) {
+      busy_(new QProgressBar(this)),
+      cancel_(new QToolButton(this)) {
   setObjectName(QStringLiteral("statusBarWidget"));
   model_->setObjectName(QStringLiteral("statusModel"));
   backend_->setObjectName(QStringLiteral("statusBackend"));
@@ -41,11 +48,18 @@ StatusBarWidget::StatusBarWidget(QWidget* parent)
   busy_->setTextVisible(false);
   busy_->setToolTip(tr("Loading the model"));
   busy_->hide();
+  cancel_->setObjectName(QStringLiteral("statusCancelLoad"));
+  cancel_->setText(tr("Cancel"));
+  cancel_->setToolTip(tr("Stop loading the model (Esc)"));
+  cancel_->setAutoRaise(true);
+  cancel_->hide();
+  connect(cancel_, &QToolButton::clicked, this, &StatusBarWidget::cancelRequested);
   auto* layout = new QHBoxLayout(this);
   layout->setContentsMargins(4, 0, 4, 0);
   layout->setSpacing(8);
   layout->addWidget(model_);
   layout->addWidget(busy_);
+  layout->addWidget(cancel_);
   layout->addWidget(separator(this));
   layout->addWidget(backend_);
   layout->addWidget(separator(this));
@@ -77,9 +91,33 @@ void StatusBarWidget::setTokensPerSecond(double tokensPerSecond) {
                                        : tr("— tok/s"));
 }
 
-void StatusBarWidget::setBusy(bool busy) { busy_->setVisible(busy); }
+void StatusBarWidget::setBusy(bool busy) {
+  if (busy && !isBusy()) {  // indeterminate until a fraction arrives
+    busy_->setRange(0, 0);
+    busy_->setToolTip(tr("Loading the model"));
+  }
+  busy_->setVisible(busy);
+  cancel_->setVisible(busy);
+}
 
 bool StatusBarWidget::isBusy() const { return !busy_->isHidden(); }
+
+void StatusBarWidget::setProgress(quint64 done, quint64 total) {
+  if (total == 0) return;
+  setBusy(true);
+  const quint64 clamped = std::min(done, total);
+  busy_->setRange(0, kProgressSteps);
+  busy_->setValue(static_cast<int>(clamped * kProgressSteps / total));
+  const QLocale locale;
+  busy_->setToolTip(tr("Loading the model: %1 of %2")
+                        .arg(locale.formattedDataSize(static_cast<qint64>(clamped)),
+                             locale.formattedDataSize(static_cast<qint64>(total))));
+}
+
+int StatusBarWidget::progressPercent() const {
+  if (!isBusy() || busy_->maximum() == 0) return -1;
+  return busy_->value() * 100 / kProgressSteps;
+}
 
 QString StatusBarWidget::modelText() const { return model_->text(); }
 QString StatusBarWidget::backendText() const { return backend_->text(); }

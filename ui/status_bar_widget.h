@@ -1,11 +1,12 @@
-// The status line under the chat: model (with a busy bar while it loads), backend, context used /
-// size, and the last answer's speed.
+// The status line under the chat: model (with a progress bar and a cancel button while it loads),
+// backend, context used / size, and the last answer's speed.
 #pragma once
 
 #include <QWidget>
 
 class QLabel;
 class QProgressBar;
+class QToolButton;
 
 namespace peregrine::ui {
 
@@ -18,15 +19,23 @@ class StatusBarWidget : public QWidget {
   void setBackend(const QString& backend);
   void setContext(qint64 used, qint64 size);
   void setTokensPerSecond(double tokensPerSecond);  // < 0: unknown
-  // An indeterminate progress bar beside the model while it loads (the engine reports no
-  // fraction); busy false hides it.
+  // A progress bar and a cancel button beside the model while it loads: indeterminate until
+  // setProgress gives a fraction; busy false hides both.
   void setBusy(bool busy);
   bool isBusy() const;
+  // done of total bytes loaded: the bar becomes determinate (and busy) when total > 0.
+  void setProgress(quint64 done, quint64 total);
+  // 0..100, or -1 while the bar is hidden or indeterminate.
+  int progressPercent() const;
 
   QString modelText() const;
   QString backendText() const;
   QString contextText() const;
   QString speedText() const;
+
+ signals:
+  // The cancel button beside the progress bar was clicked.
+  void cancelRequested();
 
  private:
   QLabel* model_;
@@ -34,6 +43,7 @@ class StatusBarWidget : public QWidget {
   QLabel* context_;
   QLabel* speed_;
   QProgressBar* busy_;
+  QToolButton* cancel_;
 };
 
 }  // namespace peregrine::ui

@@ -94,6 +94,11 @@ void EngineClient::stop(quint64 generationId) {
 
 void EngineClient::stopAll() { engine_->cancel(0); }
 
+void EngineClient::cancelLoads() {
+  for (const auto& [id, pending] : pending_)
+    if (pending.kind == Kind::Load) engine_->cancel(id);
+}
+
 void EngineClient::post(const peregrine::Event& event) {
   bool wake = false;
   {
@@ -136,21 +141,31 @@ void EngineClient::handle(const peregrine::Event& event) {
     const GenerationStats closing = statsFromEngine(*done);
     closeRequest(id);
     emit finished(id, finishReasonName(closing.reason), closing);
+  } else if (const auto* progress = event.get_if<peregrine::event::LoadProgress>()) {
+    emit modelLoadProgress(pending.path, progress->done_bytes, progress->total_bytes);
   } else if (const auto* loaded = event.get_if<peregrine::event::ModelLoaded>()) {
     model_ = ModelSummary::fromEngine(loaded->info);
+    modelBackend_ = QString::fromStdString(loaded->info.backend);
     closeRequest(id);
     emit modelLoaded(*model_);
   } else if (event.is<peregrine::event::Unloaded>()) {
     model_.reset();
+    modelBackend_.clear();
     closeRequest(id);
     emit modelUnloaded();
   } else if (const auto* failure = event.get_if<peregrine::event::Error>()) {
     const QString message = QString::fromStdString(failure->message);
     const Pending closed = std::move(pending);
     if (closed.kind == Kind::Generate) flushText(), flushStats();
-    if (closed.kind == Kind::Load) model_.reset();  // the engine freed the old model before loading
-    closeRequest(id);
     if (closed.kind == Kind::Load) {
+      // The engine freed the old model before loading, also when the load was cancelled.
+      model_.reset();
+      modelBackend_.clear();
+    }
+    closeRequest(id);
+    if (closed.kind == Kind::Load && failure->cancelled) {
+      emit modelLoadCancelled(closed.path);
+    } else if (closed.kind == Kind::Load) {
       emit modelLoadFailed(closed.path, message);
     } else {
       emit error(id, message);

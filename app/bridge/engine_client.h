@@ -11,7 +11,8 @@
 // generation's finished / error signal, so no text is ever lost or reordered.
 //
 // Every generate() ends with exactly one finished(id, ...) or error(id, ...); every loadModel()
-// with modelLoaded or modelLoadFailed; every unloadModel() with modelUnloaded. Destroying the
+// with modelLoaded, modelLoadFailed or modelLoadCancelled (modelLoadProgress before it); every
+// unloadModel() with modelUnloaded. Destroying the
 // client cancels the running generation (the engine stops within one decode step), drops queued
 // requests and joins the engine thread; no signal is emitted after that.
 #pragma once
@@ -59,18 +60,28 @@ class EngineClient : public QObject {
   quint64 generate(const GenerationRequest& request);
   // Cancels one generation, running or queued; it finishes with reason "cancelled".
   void stop(quint64 generationId);
-  // Cancels every generation submitted so far.
+  // Cancels every generation (and model load) submitted so far.
   void stopAll();
+  // Cancels every model load still queued or running; each ends with modelLoadCancelled, and no
+  // model is loaded afterwards (the engine frees the old model when a load starts).
+  void cancelLoads();
 
   State state() const { return state_; }
   bool hasModel() const { return model_.has_value(); }
   const std::optional<ModelSummary>& model() const { return model_; }
+  // The backend the loaded model runs on, as the engine names it ("cpu", "cuda"); empty when no
+  // model is loaded.
+  const QString& modelBackend() const { return modelBackend_; }
 
  signals:
   void stateChanged(peregrine::app::EngineClient::State state);
   void modelLoading(const QString& path);
   void modelLoaded(const peregrine::app::ModelSummary& info);
   void modelLoadFailed(const QString& path, const QString& message);
+  void modelLoadCancelled(const QString& path);
+  // Weight bytes placed in backend memory so far, of totalBytes (at most ~10 per second; the
+  // last one of a load that succeeds has doneBytes == totalBytes).
+  void modelLoadProgress(const QString& path, quint64 doneBytes, quint64 totalBytes);
   void modelUnloaded();
   // Coalesced visible answer text of one generation.
   void tokenText(quint64 generationId, const QString& piece);
@@ -112,6 +123,7 @@ class EngineClient : public QObject {
   std::shared_ptr<Inbox> inbox_;
   std::map<quint64, Pending> pending_;
   std::optional<ModelSummary> model_;
+  QString modelBackend_;
   State state_ = State::NoModel;
 
   quint64 bufferedId_ = 0;

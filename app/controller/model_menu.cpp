@@ -28,12 +28,23 @@ ModelMenu::ModelMenu(ui::MainWindow& window, EngineClient& engine, QSettings& se
       library_(new ModelLibrary(this)),
       demoJob_(new DemoModelJob(this)),
       menu_(new QMenu(tr("&Model"), &window)),
-      backendMenu_(new QMenu(tr("&Backend"), &window)) {
+      backendMenu_(new QMenu(tr("&Backend"), &window)),
+      cancelLoad_(new QAction(tr("&Cancel loading"), &window)) {
   menu_->setObjectName(QStringLiteral("modelMenu"));
   backendMenu_->setObjectName(QStringLiteral("backendMenu"));
   const QString backendName = settings_.value(QLatin1String(kBackendKey)).toString();
   backend_ = peregrine::parse_backend_kind(backendName.toStdString()).value_or(peregrine::BackendKind::Auto);
   buildBackendMenu();
+  cancelLoad_->setObjectName(QStringLiteral("cancelLoadAction"));
+  cancelLoad_->setShortcut(QKeySequence(Qt::Key_Escape));
+  cancelLoad_->setEnabled(false);
+  // On the window, so Esc works wherever the focus is while a model loads; disabled otherwise,
+  // so Esc then reaches the widgets (the input box stops a generation with it).
+  window_.addAction(cancelLoad_);
+  connect(cancelLoad_, &QAction::triggered, &engine_, &EngineClient::cancelLoads);
+  connect(window_.statusWidget(), &ui::StatusBarWidget::cancelRequested, &engine_, &EngineClient::cancelLoads);
+  connect(&engine_, &EngineClient::stateChanged, this,
+          [this](EngineClient::State state) { cancelLoad_->setEnabled(state == EngineClient::State::Loading); });
   library_->setAppFolder(appFolder.isEmpty() ? ModelLibrary::defaultAppModelsFolder() : appFolder);
   library_->setUserFolder(settings_.value(QLatin1String(kUserFolderKey)).toString());
 
@@ -53,11 +64,10 @@ ModelMenu::ModelMenu(ui::MainWindow& window, EngineClient& engine, QSettings& se
   connect(&engine_, &EngineClient::modelLoading, this, &ModelMenu::onLoading);
   connect(&engine_, &EngineClient::modelLoaded, this, &ModelMenu::onLoaded);
   connect(&engine_, &EngineClient::modelLoadFailed, this, &ModelMenu::onLoadFailed);
-  connect(&engine_, &EngineClient::modelUnloaded, this, [this] {
-    window_.statusWidget()->setBusy(false);
-    window_.statusWidget()->setModel(QString());
-    rebuild();
-  });
+  connect(&engine_, &EngineClient::modelLoadCancelled, this, &ModelMenu::onLoadCancelled);
+  connect(&engine_, &EngineClient::modelLoadProgress, window_.statusWidget(),
+          [this](const QString&, quint64 done, quint64 total) { window_.statusWidget()->setProgress(done, total); });
+  connect(&engine_, &EngineClient::modelUnloaded, this, &ModelMenu::showNoModel);
   connect(demoJob_, &DemoModelJob::finished, this, &ModelMenu::onDemoFinished);
   rebuild();
 }
@@ -190,6 +200,7 @@ void ModelMenu::rebuild() {
   QAction* rescan = menu_->addAction(tr("Rescan model folders"));
   connect(rescan, &QAction::triggered, library_, &ModelLibrary::rescan);
   menu_->addMenu(backendMenu_);
+  menu_->addAction(cancelLoad_);
   QAction* unload = menu_->addAction(tr("Unload model"));
   unload->setEnabled(engine_.hasModel());
   connect(unload, &QAction::triggered, &engine_, [this] { engine_.unloadModel(); });
@@ -201,20 +212,35 @@ void ModelMenu::onLoaded(const ModelSummary& info) {
   settings_.setValue(QLatin1String(kLastModelKey), info.path);
   const QString name = DemoModel::isDemo(info.path) ? DemoModel::displayName() : info.name;
   window_.statusWidget()->setModel(name);
-  if (peregrine::resolve_backend_kind(backend_) == peregrine::BackendKind::Cuda) {
-    window_.statusWidget()->setBackend(tr("CUDA · device %1").arg(modelOptions().cuda_device));
-  } else {
-    window_.statusWidget()->setBackend(info.threads == 1 ? tr("CPU · 1 thread") : tr("CPU · %1 threads").arg(info.threads));
-  }
+  window_.statusWidget()->setBackend(backendDescription(info));
   window_.statusWidget()->setContext(0, info.contextLength);
   window_.statusBar()->showMessage(tr("Loaded %1 in %2 s").arg(name).arg(info.loadSeconds, 0, 'f', 1), 5000);
   rebuild();
 }
 
-void ModelMenu::onLoadFailed(const QString& path, const QString& message) {
+// What the engine says the model runs on (Auto resolved), not what was asked for.
+QString ModelMenu::backendDescription(const ModelSummary& info) const {
+  const QString backend = engine_.modelBackend();
+  if (backend == QLatin1String("cuda")) return tr("CUDA · device %1").arg(modelOptions().cuda_device);
+  if (backend == QLatin1String("cpu"))
+    return info.threads == 1 ? tr("CPU · 1 thread") : tr("CPU · %1 threads").arg(info.threads);
+  return backend;
+}
+
+void ModelMenu::showNoModel() {
   window_.statusWidget()->setBusy(false);
   window_.statusWidget()->setModel(QString());
+  window_.statusWidget()->setBackend(QString());
   rebuild();
+}
+
+void ModelMenu::onLoadCancelled(const QString& path) {
+  showNoModel();
+  window_.statusBar()->showMessage(tr("Loading %1 cancelled").arg(QFileInfo(path).fileName()), 5000);
+}
+
+void ModelMenu::onLoadFailed(const QString& path, const QString& message) {
+  showNoModel();
   showError(tr("Model not loaded"),
             tr("%1 could not be loaded:\n%2").arg(QFileInfo(path).fileName(), message));
 }

@@ -2,9 +2,10 @@
 //
 // The Model menu lists every model file of the library (unusable ones disabled, with the reason
 // as tooltip), the loaded one checked; choosing one loads it. File → Open model folder… sets the
-// user's folder (remembered in settings). Load progress and the loaded model go to the status
-// line; a failed load is shown in the window (status line and a non-modal message box) and the
-// app keeps going.
+// user's folder (remembered in settings). Load progress (a bar that fills as the weights reach
+// backend memory) and the loaded model with the backend it runs on go to the status line; a load
+// can be cancelled there, with Esc or from the Model menu. A failed load is shown in the window
+// (status line and a non-modal message box) and the app keeps going.
 //
 // startUp() picks what to load on start: the model loaded last time if it is still usable, else
 // the first usable model found, else (first start with no model) the random-weight demo model,
@@ -19,6 +20,7 @@
 #include "peregrine/backend.h"
 #include "peregrine/model.h"
 
+class QAction;
 class QMenu;
 class QMessageBox;
 class QSettings;
@@ -59,6 +61,8 @@ class ModelMenu : public QObject {
   // What a load asks for: the recommended options on the chosen backend.
   peregrine::ModelOptions modelOptions() const;
   QMenu* backendMenu() const { return backendMenu_; }
+  // Cancels the running and queued loads (Esc); enabled only while a model loads.
+  QAction* cancelLoadAction() const { return cancelLoad_; }
   // The last load error shown to the user (empty when the last load worked).
   const QString& lastError() const { return lastError_; }
   // True while the demo model is being made.
@@ -75,6 +79,9 @@ class ModelMenu : public QObject {
   void chooseFolder();
   void onLoaded(const ModelSummary& info);
   void onLoadFailed(const QString& path, const QString& message);
+  void onLoadCancelled(const QString& path);
+  void showNoModel();
+  QString backendDescription(const ModelSummary& info) const;
   void onDemoFinished(const QString& path, bool created, const QString& error);
   void showError(const QString& title, const QString& text);
 
@@ -85,6 +92,7 @@ class ModelMenu : public QObject {
   DemoModelJob* demoJob_;
   QMenu* menu_;
   QMenu* backendMenu_;
+  QAction* cancelLoad_;
   peregrine::BackendKind backend_ = peregrine::BackendKind::Auto;
   QPointer<QMessageBox> errorBox_;
   QString lastError_;

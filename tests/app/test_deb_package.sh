@@ -47,6 +47,18 @@ grep -q '^Exec=peregrine' "$work/root/usr/share/applications/io.peregrine.Peregr
   fail "the .desktop file does not start peregrine"
 grep -q '<svg' "$work/root/usr/share/icons/hicolor/scalable/apps/peregrine.svg" || fail "the icon is not an SVG"
 
+# The packaged binary starts (its libraries resolve) and answers --version.
+version=$(QT_QPA_PLATFORM=offscreen "$work/root/usr/bin/peregrine" --version 2>&1) ||
+  fail "the packaged peregrine does not start: $version"
+echo "$version" | grep -q "^peregrine $(field Version)" || fail "--version says '$version', the package $(field Version)"
+
+# Installable here: apt resolves every dependency of the package (a simulation: nothing changes).
+if command -v apt-get >/dev/null 2>&1; then
+  apt-get install --simulate --no-install-recommends "$deb" >"$work/apt.log" 2>&1 ||
+    { cat "$work/apt.log" >&2; fail "apt-get cannot install the package"; }
+  grep -q '^Inst peregrine' "$work/apt.log" || { cat "$work/apt.log" >&2; fail "apt-get would not install peregrine"; }
+fi
+
 if command -v desktop-file-validate >/dev/null 2>&1; then
   desktop-file-validate "$work/root/usr/share/applications/io.peregrine.Peregrine.desktop" ||
     fail "desktop-file-validate"

@@ -310,6 +310,70 @@ TEST(EngineClient, BadModelFailsAndTheClientStaysUsable) {
   EXPECT_EQ(rec.reasons.value(0), "max_tokens");
 }
 
+struct LoadProgressStep {
+  quint64 done = 0, total = 0;
+  bool afterLoaded = false;
+};
+
+TEST(EngineClient, ReportsLoadProgressUpToTheTotalAndTheBackend) {
+  EngineClient client;
+  Recorder rec(client);
+  std::vector<LoadProgressStep> steps;
+  QString progressPath;
+  QObject::connect(&client, &EngineClient::modelLoadProgress, &client,
+                   [&](const QString& path, quint64 done, quint64 total) {
+                     progressPath = path;
+                     steps.push_back({done, total, rec.loaded.has_value()});
+                   });
+  ASSERT_TRUE(loadTiny(client, rec));
+  EXPECT_EQ(progressPath, tinyModelPath());
+  ASSERT_GE(steps.size(), 2u);  // the CPU backend reads the weights in place: both ends only
+  EXPECT_EQ(steps.front().done, 0u);
+  EXPECT_GT(steps.back().total, 0u);
+  EXPECT_EQ(steps.back().done, steps.back().total);
+  for (const LoadProgressStep& step : steps) EXPECT_FALSE(step.afterLoaded);
+  EXPECT_EQ(client.modelBackend(), "cpu");
+
+  bool unloaded = false;
+  QObject::connect(&client, &EngineClient::modelUnloaded, &client, [&] { unloaded = true; });
+  client.unloadModel();
+  ASSERT_TRUE(waitUntil([&] { return unloaded; }));
+  EXPECT_TRUE(client.modelBackend().isEmpty());
+}
+
+TEST(EngineClient, CancelLoadsEndsAQueuedLoadWithCancelled) {
+  EngineClient client;
+  Recorder rec(client);
+  ASSERT_TRUE(loadTiny(client, rec, longOptions()));
+  QStringList cancelledPaths;
+  QObject::connect(&client, &EngineClient::modelLoadCancelled, &client,
+                   [&](const QString& path) { cancelledPaths << path; });
+  int progressSignals = 0;
+  QObject::connect(&client, &EngineClient::modelLoadProgress, &client, [&] { ++progressSignals; });
+
+  // The load waits behind a long answer, so it is cancelled before it starts.
+  GenerationRequest request = chatRequest(kLongAnswer);
+  request.ignoreEos = true;
+  const quint64 generation = client.generate(request);
+  client.loadModel(tinyModelPath(), smallOptions());
+  EXPECT_EQ(client.state(), EngineClient::State::Loading);
+  client.cancelLoads();
+  client.stop(generation);
+  ASSERT_TRUE(waitUntil([&] { return !cancelledPaths.isEmpty(); }));
+  EXPECT_EQ(cancelledPaths, QStringList{tinyModelPath()});
+  EXPECT_TRUE(rec.loadErrors.isEmpty()) << "a cancel is not a failure";
+  EXPECT_EQ(progressSignals, 0);
+  EXPECT_EQ(rec.reasons.value(0), "cancelled");
+  // A load frees the old model when it is taken up, cancelled or not.
+  EXPECT_FALSE(client.hasModel());
+  EXPECT_TRUE(client.modelBackend().isEmpty());
+  EXPECT_EQ(client.state(), EngineClient::State::NoModel);
+
+  ASSERT_TRUE(loadTiny(client, rec));
+  EXPECT_EQ(client.modelBackend(), "cpu");
+  EXPECT_EQ(rec.offThread, 0);
+}
+
 TEST(EngineClient, InvalidSamplingIsAnErrorSignal) {
   EngineClient client;
   Recorder rec(client);

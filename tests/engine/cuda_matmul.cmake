@@ -11,8 +11,20 @@ if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
                               PROPERTIES COMPILE_OPTIONS -ffp-contract=off)
 endif()
 
+# test_cuda_vec_dot_host: the 8-bit activation math of the GEMV v3 kernels (cuda_vec_dot_q8.cuh)
+# with dp4a emulated, against the CPU backend's Quantized8 quantizers and scalar dot products —
+# bit for bit per block and per row, and within a stated bound in the GPU's summation order.
+peregrine_test(test_cuda_vec_dot_host
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_cuda_vec_dot_host.cpp
+  LIBS peregrine_backend_cpu peregrine_format)
+if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+  set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/test_cuda_vec_dot_host.cpp
+                              PROPERTIES COMPILE_OPTIONS -ffp-contract=off)
+endif()
+
 # test_cuda_matmul: every supported weight type × 1..33 tokens against the CPU backend's float
-# path (skips without a device).
+# path, and every GEMV version (v1, v2, v3) × type × 1..9 tokens (v3 also against the CPU's
+# Quantized8 path); skips without a device.
 peregrine_test(test_cuda_matmul
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_cuda_matmul.cpp
   LIBS peregrine_backend_cpu peregrine_backend_cuda)

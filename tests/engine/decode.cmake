@@ -9,6 +9,11 @@ peregrine_test(test_engine
           ${CMAKE_CURRENT_LIST_DIR}/test_engine_snapshot.cpp ${CMAKE_CURRENT_LIST_DIR}/test_engine_mtp.cpp
   LIBS peregrine_decode peregrine_format nlohmann_json::nlohmann_json)
 
+# Loading through the engine: progress, cancel, the backend in ModelInfo, an injected backend.
+peregrine_test(test_engine_load
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_engine_load.cpp ${CMAKE_CURRENT_LIST_DIR}/emulated_device_backend.cpp
+  LIBS peregrine_engine nlohmann_json::nlohmann_json)
+
 # run / logits / bench called in-process (the dispatcher table lives in cli_commands.cpp).
 set(peregrine_decode_cli_dir ${CMAKE_SOURCE_DIR}/engine/tools)
 peregrine_test(test_engine_cli

@@ -94,6 +94,18 @@ struct DeltaNetDims {
   int64_t head_dim = 0;    // d, for keys and values alike
 };
 
+// Times a span of issued operations on a backend's own clock (a GPU's events), for profiling.
+// start() and stop() only mark points in the backend's operation stream and do not wait;
+// elapsed_ms() waits until the stop point has been reached and returns the milliseconds between
+// the two marks. A timer is reusable: start() again begins a new span.
+class OpTimer {
+ public:
+  virtual ~OpTimer() = default;
+  virtual void start() = 0;
+  virtual void stop() = 0;
+  virtual double elapsed_ms() = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -121,6 +133,10 @@ class Backend {
   virtual void synchronize() {}
   // Bytes that can still be allocated, or nullopt where the backend does not know a bound (host).
   virtual std::optional<uint64_t> free_memory() const { return std::nullopt; }
+  // A timer on the backend's own clock (OpTimer), or null where the backend has none: then a
+  // profiler times operations with the host clock around synchronize() (exact for synchronous
+  // backends such as the CPU one).
+  virtual std::unique_ptr<OpTimer> make_op_timer() { return nullptr; }
 
   // y[t] = W·x[t] for t < n_tokens; x rows have w.n_in values, y rows w.n_out, both contiguous.
   virtual void matmul(const WeightView& w, const float* x, float* y, int64_t n_tokens) = 0;

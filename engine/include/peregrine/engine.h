@@ -2,18 +2,20 @@
 // sequence state); clients talk to it through requests and events only.
 //
 //   Engine engine;                                   // events queued, read with poll()/wait()
-//   engine.load_model("m.gguf", options);            // -> ModelLoaded or Error
+//   engine.load_model("m.gguf", options);            // -> LoadProgress..., ModelLoaded | Error
 //   auto id = engine.generate(request);              // -> TokenText..., StepStats..., Done | Error
-//   engine.cancel(id);                               // effective within one decode step
+//   engine.cancel(id);                               // within one decode step / one tensor
 //
 // Requests are processed one at a time, in submission order. Every request produces exactly one
-// closing event: LoadModel -> ModelLoaded | Error, Generate -> Done | Error (TokenText and
-// StepStats come before it), Snapshot -> SnapshotTaken | Error, Restore -> Restored | Error,
+// closing event: LoadModel -> ModelLoaded | Error (LoadProgress comes before it), Generate ->
+// Done | Error (TokenText and StepStats come before it), Snapshot -> SnapshotTaken | Error, Restore -> Restored | Error,
 // Unload -> Unloaded. Each event carries the id of its request.
 // A failed request (bad file, prompt too long, ...) yields an Error event and leaves the engine
 // usable. Cancel and cancel() act immediately from the calling thread (an atomic flag the
-// generation loop checks every step); a cancelled generation ends with Done{Cancelled}, one that
-// was still queued ends the same way without evaluating anything.
+// generation loop checks every step and a load after every tensor it places); a cancelled
+// generation ends with Done{Cancelled}, one that was still queued ends the same way without
+// evaluating anything. A cancelled load, running or queued, ends with Error{cancelled = true}
+// and leaves no model loaded (the previous one was freed before the load began).
 //
 // Event delivery: either a callback, invoked on the engine thread (keep it short; the Qt app
 // forwards it with a queued signal), or — when no callback is given — a thread-safe queue that
@@ -63,6 +65,9 @@ struct ModelInfo {
   uint64_t file_bytes = 0;
   ChatFormat chat_format = kDefaultChatFormat;
   double load_seconds = 0.0;
+  // Backend::name() of the backend the model runs on: "cpu" or "cuda" (what Auto picked), or a
+  // test backend's name.
+  std::string backend;
 };
 
 // A conversation to render with the model's chat template. add_generation_prompt is always set
@@ -110,6 +115,11 @@ namespace request {
 struct LoadModel {
   std::filesystem::path path;
   ModelOptions options;
+  // Makes the backend the model runs on instead of the one options.backend names (tests inject
+  // instrumented backends this way). Called on the engine thread. Empty: options.backend.
+  std::function<std::unique_ptr<Backend>()> backend_factory{};
+  // LoadProgress at most this often (the first and the last always come); 0 = after every tensor.
+  std::chrono::milliseconds progress_interval{100};
 };
 
 struct Generate {
@@ -126,7 +136,8 @@ struct Generate {
   MtpSetting mtp;  // default auto: drafts whenever the model has an MTP block
 };
 
-// Cancels one generation (running or queued); target 0 = every generation submitted so far.
+// Cancels one generation or model load (running or queued); target 0 = every generation and
+// load submitted so far. Other requests are not cancellable and run as usual.
 struct Cancel {
   RequestId target = 0;
 };
@@ -156,6 +167,14 @@ struct ModelLoaded {
 };
 
 struct Unloaded {};
+
+// How far a LoadModel has got placing the weights in backend memory: done_bytes rises from 0 to
+// total_bytes (the last LoadProgress of a load that succeeds has done_bytes == total_bytes). A
+// host backend reads the weights in place, so its load reports only the two ends.
+struct LoadProgress {
+  uint64_t done_bytes = 0;
+  uint64_t total_bytes = 0;
+};
 
 // Newly complete text and the ids sampled since the previous TokenText. Text never ends inside
 // a UTF-8 character; text that may be the start of a stop string is held back, so a TokenText
@@ -203,6 +222,7 @@ struct Done {
 
 struct Error {
   std::string message;
+  bool cancelled = false;  // a LoadModel stopped by cancel (not a failure): no model is loaded
 };
 
 struct SnapshotTaken {
@@ -220,7 +240,7 @@ struct Restored {
 struct Event {
   RequestId request = 0;
   std::variant<event::ModelLoaded, event::Unloaded, event::TokenText, event::StepStats, event::Done, event::Error,
-               event::SnapshotTaken, event::Restored>
+               event::SnapshotTaken, event::Restored, event::LoadProgress>
       payload;
 
   template <class T>

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -68,6 +69,19 @@ enum class SnapshotErrorCode {
   OtherModel,     // taken with another model (fingerprint mismatch)
   KvType,         // taken with another KV cache type
   Context,        // its positions do not fit this sequence's context
+};
+
+// Progress of Model::load while it moves the weights into backend memory: bytes placed so far
+// and the bytes to place in all. Called with (0, total) before the first tensor, after every
+// tensor, and with (total, total) at the end; a host backend (nothing to copy) gets only the two
+// ends. Returning false cancels the load: Model::load then throws LoadCancelled.
+using LoadProgressCallback = std::function<bool(uint64_t done_bytes, uint64_t total_bytes)>;
+
+// Model::load stopped because its LoadProgressCallback returned false. Everything it had placed
+// is freed again (the backend it made or was given is destroyed with it).
+class LoadCancelled : public Error {
+ public:
+  using Error::Error;
 };
 
 class SnapshotError : public Error {
@@ -151,8 +165,10 @@ class Model {
   // it. Ignored (with a log line) when the trunk has its own MTP block.
   // `backend`: run on this backend instead of the one options.backend names (tests run the
   // model on instrumented backends this way).
+  // `progress`: told how far the weight placement is, and may cancel it (LoadProgressCallback).
   static std::unique_ptr<Model> load(const GgufFile& file, const ModelOptions& options = {},
-                                     const GgufFile* mtp_file = nullptr, std::unique_ptr<Backend> backend = nullptr);
+                                     const GgufFile* mtp_file = nullptr, std::unique_ptr<Backend> backend = nullptr,
+                                     const LoadProgressCallback& progress = {});
   ~Model();
 
   const ModelConfig& config() const;

@@ -8,6 +8,8 @@
 #include <set>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "decode/engine_snapshot.h"
 #include "decode/generation_loop.h"
 #include "decode/loaded_model.h"
@@ -122,16 +124,48 @@ struct Engine::Impl {
   void handle_load(RequestId id, const request::LoadModel& load) {
     // Free the old model first: two large models rarely fit side by side.
     loaded.reset();
+    if (is_cancelled(id)) {
+      log::get("engine")->info("load of {} cancelled before it started", load.path.string());
+      return emit(id, event::Error{fmt::format("{}: load cancelled", load.path.string()), true});
+    }
     try {
-      loaded = LoadedModel::load(load.path, load.options);
+      LoadedModel::Hooks hooks;
+      hooks.backend_factory = load.backend_factory;
+      hooks.progress = load_progress_reporter(id, load.progress_interval);
+      loaded = LoadedModel::load(load.path, load.options, {}, hooks);
       no_mtp_logged = false;
-      log::get("engine")->info("loaded {} in {:.2f} s", load.path.string(), loaded->info().load_seconds);
+      log::get("engine")->info("loaded {} in {:.2f} s on {}", load.path.string(), loaded->info().load_seconds,
+                               loaded->info().backend);
       emit(id, event::ModelLoaded{loaded->info()});
+    } catch (const LoadCancelled& e) {
+      loaded.reset();
+      log::get("engine")->info("{}", e.what());
+      emit(id, event::Error{e.what(), true});
     } catch (const std::exception& e) {
       loaded.reset();
       log::get("engine")->warn("load failed: {}", e.what());
       emit(id, event::Error{e.what()});
     }
+  }
+
+  // Forwards placement progress as LoadProgress events (the first and the last always, the rest at
+  // most every `interval`) and cancels the load when its request is cancelled.
+  LoadProgressCallback load_progress_reporter(RequestId id, std::chrono::milliseconds interval) {
+    struct Last {
+      std::optional<std::chrono::steady_clock::time_point> when;
+      uint64_t done = 0;
+    };
+    return [this, id, interval, last = Last{}](uint64_t done, uint64_t total) mutable {
+      if (cancel_flag.load(std::memory_order_relaxed) && is_cancelled(id)) return false;
+      const auto now = std::chrono::steady_clock::now();
+      const bool first = !last.when;
+      const bool final = done == total && (first || last.done != done);
+      if (first || final || (now - *last.when >= interval && done != last.done)) {
+        last = {now, done};
+        emit(id, event::LoadProgress{done, total});
+      }
+      return true;
+    };
   }
 
   void handle_generate(RequestId id, const request::Generate& gen) {

@@ -10,7 +10,6 @@
 
 namespace peregrine {
 
-
 LoadedModel::LoadedModel(std::unique_ptr<GgufFile> file, std::unique_ptr<GgufFile> mtp_file, Tokenizer tokenizer,
                          std::unique_ptr<Model> model)
     : file_(std::move(file)),
@@ -20,12 +19,13 @@ LoadedModel::LoadedModel(std::unique_ptr<GgufFile> file, std::unique_ptr<GgufFil
       sequence_(model_->new_sequence()) {}
 
 std::unique_ptr<LoadedModel> LoadedModel::load(const std::filesystem::path& path, const ModelOptions& options,
-                                               const std::filesystem::path& mtp_path) {
+                                               const std::filesystem::path& mtp_path, const Hooks& hooks) {
   const auto t0 = std::chrono::steady_clock::now();
   auto file = std::make_unique<GgufFile>(GgufFile::open(path));
   Tokenizer tokenizer = Tokenizer::from_gguf(*file);
   auto mtp_file = open_mtp_file_for(*file, path, mtp_path);
-  auto model = Model::load(*file, options, mtp_file.get());
+  std::unique_ptr<Backend> backend = hooks.backend_factory ? hooks.backend_factory() : nullptr;
+  auto model = Model::load(*file, options, mtp_file.get(), std::move(backend), hooks.progress);
   const ModelConfig& c = model->config();
   if (tokenizer.vocab_size() > c.n_vocab)
     throw Error(fmt::format("{}: the tokenizer has {} tokens but the LM head only {} rows", file->display_name(),
@@ -49,6 +49,7 @@ std::unique_ptr<LoadedModel> LoadedModel::load(const std::filesystem::path& path
   info.is_moe = c.is_moe();
   info.file_bytes = file->file_size();
   info.chat_format = choose_chat_format(template_text);
+  info.backend = std::string(model->backend().name());
 
   std::unique_ptr<LoadedModel> loaded(new LoadedModel(std::move(file), std::move(mtp_file), std::move(tokenizer), std::move(model)));
   info.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -15,11 +16,19 @@ namespace peregrine {
 
 class LoadedModel {
  public:
+  // What a load runs on and who watches it.
+  struct Hooks {
+    // The backend the model runs on; empty: the one ModelOptions::backend names.
+    std::function<std::unique_ptr<Backend>()> backend_factory;
+    // Placement progress (Model::load); returning false cancels: load throws LoadCancelled.
+    LoadProgressCallback progress;
+  };
+
   // Opens and validates the file, binds the weights, reads the tokenizer. Throws peregrine::Error.
   // A trunk without an MTP block gets one from `mtp_path` when given, else from `mtp-<file name>`
   // in the same folder when that exists (docs/mtp.md "Separate MTP file").
   static std::unique_ptr<LoadedModel> load(const std::filesystem::path& path, const ModelOptions& options,
-                                           const std::filesystem::path& mtp_path = {});
+                                           const std::filesystem::path& mtp_path = {}, const Hooks& hooks = {});
 
   const ModelInfo& info() const { return info_; }
   Model& model() { return *model_; }

@@ -16,6 +16,11 @@
 
 namespace peregrine {
 
+// Qwen35Weights::place_on with a progress observer (qwen35_weight_placement.cpp); declared here
+// until qwen35_weights.h declares it.
+void place_qwen35_weights(Qwen35Weights& weights, Backend& backend, const GgufFile& file, const GgufFile* mtp_file,
+                          const LoadProgressCallback& progress);
+
 namespace {
 
 std::shared_ptr<Backend> make_backend(const ModelOptions& o, std::unique_ptr<Backend> given) {
@@ -52,22 +57,23 @@ void check_memory_budget(const GgufFile& file, const GgufFile* mtp, const ModelC
 }
 
 Qwen35Weights bind_and_place(const GgufFile& f, const ModelConfig& c, const ModelOptions& o, const GgufFile* mtp,
-                             Backend& backend) {
+                             Backend& backend, const LoadProgressCallback& progress) {
   Qwen35Weights w = Qwen35Weights::bind(f, c, mtp);
   check_memory_budget(f, mtp, c, o, w, backend);
-  w.place_on(backend, f, mtp);
+  place_qwen35_weights(w, backend, f, mtp, progress);
   return w;
 }
 
 }  // namespace
 
 struct Model::Impl {
-  Impl(const GgufFile& f, ModelConfig c, const ModelOptions& o, const GgufFile* mtp, std::unique_ptr<Backend> given)
+  Impl(const GgufFile& f, ModelConfig c, const ModelOptions& o, const GgufFile* mtp, std::unique_ptr<Backend> given,
+       const LoadProgressCallback& progress)
       : file(f),
         config(std::move(c)),
         options(o),
         backend(make_backend(o, std::move(given))),
-        weights(bind_and_place(f, config, options, mtp, *backend)),
+        weights(bind_and_place(f, config, options, mtp, *backend, progress)),
         forward(*backend, config, weights, options),
         fingerprint(combined_fingerprint(f, config, mtp)) {}
 
@@ -135,7 +141,7 @@ Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
 
 std::unique_ptr<Model> Model::load(const GgufFile& file, const ModelOptions& options, const GgufFile* mtp_file,
-                                   std::unique_ptr<Backend> backend) {
+                                   std::unique_ptr<Backend> backend, const LoadProgressCallback& progress) {
   check_options(file, options);
   ModelConfig config = ModelConfig::from_gguf(file);
   if (mtp_file && config.has_mtp()) {
@@ -145,7 +151,7 @@ std::unique_ptr<Model> Model::load(const GgufFile& file, const ModelOptions& opt
   }
   if (mtp_file) config = attach_mtp_config(config, file, *mtp_file);
   check_config(file, config, options);
-  auto model = std::unique_ptr<Model>(new Model(std::make_unique<Impl>(file, std::move(config), options, mtp_file, std::move(backend))));
+  auto model = std::unique_ptr<Model>(new Model(std::make_unique<Impl>(file, std::move(config), options, mtp_file, std::move(backend), progress)));
   const ModelConfig& c = model->config();
   const std::string mtp_note =
       !c.has_mtp() ? "" : mtp_file ? fmt::format(", MTP head from {}", mtp_file->display_name()) : ", MTP head";

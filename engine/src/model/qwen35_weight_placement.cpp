@@ -1,4 +1,5 @@
-// Qwen35Weights::place_on: moving the bound weights into backend memory, each tensor once.
+// Qwen35Weights::place_on: moving the bound weights into backend memory, each tensor once,
+// reporting progress (and taking a cancel) after each tensor.
 #include <algorithm>
 #include <functional>
 #include <map>
@@ -9,8 +10,15 @@
 #include "peregrine/error.h"
 #include "peregrine/gguf.h"
 #include "peregrine/log.h"
+#include "peregrine/model.h"
 
 namespace peregrine {
+
+// place_on with a progress observer. Declared here and in qwen35_model.cpp until
+// qwen35_weights.h declares it (next to place_on).
+void place_qwen35_weights(Qwen35Weights& weights, Backend& backend, const GgufFile& file, const GgufFile* mtp_file,
+                          const LoadProgressCallback& progress);
+
 namespace {
 
 // Every matrix view the operations read (the embedding tables are not among them: see place_on).
@@ -89,25 +97,45 @@ uint64_t Qwen35Weights::placed_bytes(const GgufFile& file, const GgufFile* mtp_f
 }
 
 void Qwen35Weights::place_on(Backend& backend, const GgufFile& file, const GgufFile* mtp_file) {
-  if (backend.host_memory()) return;
+  place_qwen35_weights(*this, backend, file, mtp_file, {});
+}
+
+void place_qwen35_weights(Qwen35Weights& weights, Backend& backend, const GgufFile& file, const GgufFile* mtp_file,
+                          const LoadProgressCallback& progress) {
+  const uint64_t total = progress ? weights.placed_bytes(file, mtp_file) : 0;
+  uint64_t bytes = 0;
+  // Reports after each step and stops the load when the observer says so. A throw here leaves
+  // the placed copies with the backend, which the failed load destroys.
+  auto report = [&] {
+    if (progress && !progress(bytes, total))
+      throw LoadCancelled(fmt::format("{}: load cancelled after {} of {} bytes", file.display_name(), bytes, total));
+  };
+  report();
+  if (backend.host_memory()) {
+    // Nothing to copy: the operations read the mapping in place.
+    bytes = total;
+    report();
+    return;
+  }
   const TensorIndex index(file, mtp_file);
   std::map<const uint8_t*, const uint8_t*> placed;  // host tensor start → backend copy
-  uint64_t bytes = 0;
-  for_each_matrix(*this, [&](WeightView& v) {
+  for_each_matrix(weights, [&](WeightView& v) {
     const GgufTensorInfo& t = index.containing(v);
     auto it = placed.find(t.data);
     if (it == placed.end()) {
       it = placed.emplace(t.data, backend.place_weights(t.data, t.n_bytes, t.name)).first;
       bytes += t.n_bytes;
+      report();
     }
     v.data = it->second + (v.data - t.data);
   });
-  for_each_float(*this, [&](FloatParam& p, const char* name) {
+  for_each_float(weights, [&](FloatParam& p, const char* name) {
     const uint64_t n = p.host.size() * sizeof(float);
     p.placed = reinterpret_cast<const float*>(
         backend.place_weights(reinterpret_cast<const uint8_t*>(p.host.data()), n, name));
     bytes += n;
   });
+  report();  // the float vectors are small: one report for all of them
   log::get("model")->info("placed {} tensors ({:.1f} MiB) and the norms in {} memory", placed.size(),
                           bytes / (1024.0 * 1024.0), backend.name());
 }

@@ -4,13 +4,14 @@
 // download(), synchronize() and where an operation must hand values back to the host
 // (moe_route). Weights are uploaded once in their GGUF encoding (place_weights); quantized matrix
 // products decode blocks on the fly (decode: a GEMV family serving 1..9 activation rows per weight
-// pass; longer batches: tiles dequantized to F16 and multiplied with cuBLAS). Scratch (device and
+// pass, in versions chosen per type: cuda_gemv.h; longer batches: tiles dequantized to float32
+// and multiplied with cuBLAS on TF32 tensor cores). Scratch (device and
 // pinned host staging) only grows, so steady-state decoding does not allocate.
 //
 // The methods are implemented in one file per family:
-//   cuda_backend.cu    device setup, memory, weights, staging, logging
+//   cuda_backend.cu    device setup, memory, weights, staging (cuda_device_log.cpp: the log line)
 //   cuda_elementwise.cu norms, rope, copies, SwiGLU, gates, conv1d, KV stores, MoE helpers, get_rows
-//   cuda_matmul.cu     matmul (GEMV kernels + cuBLAS path)
+//   cuda_matmul.cu     matmul (GEMV versions in cuda_gemv*.cu + the cuBLAS path)
 //   cuda_attention.cu  attention over F32 / F16 / Q8_0 caches
 //   cuda_delta_net.cu  delta-rule recurrent and chunked forms
 #pragma once
@@ -58,6 +59,7 @@ class CudaBackend final : public Backend {
   const uint8_t* place_weights(const uint8_t* host, uint64_t bytes, std::string_view name) override;
   void synchronize() override;
   std::optional<uint64_t> free_memory() const override;
+  std::unique_ptr<OpTimer> make_op_timer() override;  // cudaEvent pairs on the stream (cuda_op_timer.cu)
   uint64_t weight_bytes() const { return weight_bytes_; }
 
   // ---- operations ----

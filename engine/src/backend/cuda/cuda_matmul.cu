@@ -4,12 +4,13 @@
 // Layouts: W is row-major, n_out rows of n_in values, row_bytes apart (GGUF / ggml ne =
 // [n_in, n_out]); x is row-major [n_tokens][n_in] floats, y row-major [n_tokens][n_out] floats.
 //
-// Decode (n_tokens ≤ kMaxGemvTokens): one GEMV kernel per (type, token count). Each warp owns
-// kRowsPerWarp consecutive rows; it stages a tile of each row's blocks in shared memory with
-// 16-byte loads, every lane decodes groups of 8 values (cuda_quant_blocks.cuh, the same math as
-// the reference dequantizers) and accumulates float products against every activation row, so
-// every weight byte is read from DRAM once per call whatever the token count, and each activation
-// value loaded into registers serves kRowsPerWarp rows. A warp reduction finishes each output.
+// Decode (n_tokens ≤ kMaxGemvTokens): one of the GEMV versions of cuda_gemv.h, chosen per call by
+// choose_gemv_version. This file holds v1: each warp owns kRowsPerWarp consecutive rows; it stages
+// a tile of each row's blocks in shared memory with 16-byte loads, every lane decodes groups of 8
+// values (cuda_quant_blocks.cuh, the same math as the reference dequantizers) and accumulates
+// float products against every activation row, so every weight byte is read from DRAM once per
+// call whatever the token count, and each activation value loaded into registers serves
+// kRowsPerWarp rows. A warp reduction finishes each output.
 //
 // Prefill (more tokens): the weight is dequantized to float32 row tiles in scratch (at most
 // kPrefillTileBytes) and multiplied with cuBLAS (TF32 tensor cores, float accumulation). Float32
@@ -20,9 +21,12 @@
 #include <algorithm>
 #include <climits>
 #include <string>
+#include <type_traits>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/cuda_gemv.h"
+#include "backend/cuda/cuda_gemv_common.cuh"
 #include "backend/cuda/cuda_quant_blocks.cuh"
 #include "peregrine/error.h"
 
@@ -31,7 +35,6 @@ namespace {
 
 using blocks::BlockCodec;
 
-constexpr int kMaxGemvTokens = 9;
 constexpr int kWarpsPerCta = 4;
 constexpr int kRowsPerWarp = 4;
 constexpr int kRowsPerCta = kWarpsPerCta * kRowsPerWarp;
@@ -39,8 +42,6 @@ constexpr int kStageBytesPerRow = 1024;                     // weight bytes of o
 constexpr uint64_t kPrefillTileBytes = 64ull << 20;         // float32 dequantization tile
 
 // ---- GEMV ----
-
-__device__ __forceinline__ int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 template <class Codec>
 struct GemvTile {
@@ -80,20 +81,6 @@ __device__ __forceinline__ const uint8_t* stage_row(uint8_t* slot, const uint8_t
     if (c < n_chunks) body_dst[c] = chunk[i];
   }
   return dst;
-}
-
-// 8 consecutive activations; vector loads when the address allows (n_in need not be a multiple
-// of 4 for plain weight types, so rows of x are not always 16-byte aligned).
-__device__ __forceinline__ void load_x8(const float* p, float* out) {
-  if ((reinterpret_cast<uintptr_t>(p) & 15u) == 0) {
-    const float4 a = __ldg(reinterpret_cast<const float4*>(p));
-    const float4 b = __ldg(reinterpret_cast<const float4*>(p) + 1);
-    out[0] = a.x, out[1] = a.y, out[2] = a.z, out[3] = a.w;
-    out[4] = b.x, out[5] = b.y, out[6] = b.z, out[7] = b.w;
-  } else {
-#pragma unroll
-    for (int k = 0; k < 8; ++k) out[k] = __ldg(p + k);
-  }
 }
 
 // Grid: ceil(n_out / kRowsPerCta) CTAs of kWarpsPerCta warps; warp w of CTA c computes rows
@@ -192,19 +179,8 @@ void launch_gemv(const WeightView& w, const float* x, float* y, cudaStream_t str
 }
 
 template <TensorType kType>
-void gemv(const WeightView& w, const float* x, float* y, int64_t n_tokens, cudaStream_t stream) {
-  switch (n_tokens) {
-    case 1: return launch_gemv<kType, 1>(w, x, y, stream);
-    case 2: return launch_gemv<kType, 2>(w, x, y, stream);
-    case 3: return launch_gemv<kType, 3>(w, x, y, stream);
-    case 4: return launch_gemv<kType, 4>(w, x, y, stream);
-    case 5: return launch_gemv<kType, 5>(w, x, y, stream);
-    case 6: return launch_gemv<kType, 6>(w, x, y, stream);
-    case 7: return launch_gemv<kType, 7>(w, x, y, stream);
-    case 8: return launch_gemv<kType, 8>(w, x, y, stream);
-    case 9: return launch_gemv<kType, 9>(w, x, y, stream);
-    default: throw Error("cuda matmul: GEMV called with " + std::to_string(n_tokens) + " tokens");
-  }
+void gemv_typed(const WeightView& w, const float* x, float* y, int64_t n_tokens, cudaStream_t stream) {
+  with_token_count(n_tokens, [&](auto tokens) { launch_gemv<kType, decltype(tokens)::value>(w, x, y, stream); });
 }
 
 // ---- prefill: dequantized float32 tiles + cuBLAS ----
@@ -299,12 +275,38 @@ void matmul_typed(CudaBackend& be, const WeightView& w, const float* x, float* y
     throw Error("cuda matmul: tensor '" + std::string(w.name) + "' has n_in = " + std::to_string(w.n_in) +
                 ", not a multiple of its block size " + std::to_string(BlockCodec<kType>::kValues));
   if (n_tokens <= kMaxGemvTokens)
-    gemv<kType>(w, x, y, n_tokens, be.stream());
+    run_gemv(be, choose_gemv_version(w, n_tokens), w, x, y, n_tokens);
   else
     prefill<kType>(be, w, x, y, n_tokens);
 }
 
+// Calls f(std::integral_constant<TensorType, t>{}) for the weight's type; false for types without
+// a codec.
+template <class F>
+bool with_weight_type(TensorType type, F&& f) {
+  switch (type) {
+    case TensorType::F32: f(std::integral_constant<TensorType, TensorType::F32>{}); return true;
+    case TensorType::F16: f(std::integral_constant<TensorType, TensorType::F16>{}); return true;
+    case TensorType::BF16: f(std::integral_constant<TensorType, TensorType::BF16>{}); return true;
+    case TensorType::Q8_0: f(std::integral_constant<TensorType, TensorType::Q8_0>{}); return true;
+    case TensorType::Q4_K: f(std::integral_constant<TensorType, TensorType::Q4_K>{}); return true;
+    case TensorType::Q5_K: f(std::integral_constant<TensorType, TensorType::Q5_K>{}); return true;
+    case TensorType::Q6_K: f(std::integral_constant<TensorType, TensorType::Q6_K>{}); return true;
+    case TensorType::IQ4_XS: f(std::integral_constant<TensorType, TensorType::IQ4_XS>{}); return true;
+    default: return false;
+  }
+}
+
 }  // namespace
+
+bool gemv_v1_supports(const WeightView& w) {
+  return with_weight_type(w.type, [](auto) {});
+}
+
+void gemv_v1(const WeightView& w, const float* x, float* y, int64_t n_tokens, cudaStream_t stream) {
+  if (!with_weight_type(w.type, [&](auto type) { gemv_typed<decltype(type)::value>(w, x, y, n_tokens, stream); }))
+    throw Error("cuda matmul: GEMV v1 has no kernel for weight type " + std::string(tensor_type_info(w.type).name));
+}
 
 void CudaBackend::matmul(const WeightView& w, const float* x, float* y, int64_t n_tokens) {
   if (n_tokens <= 0 || w.n_out <= 0) return;

@@ -1,0 +1,49 @@
+// Device helpers shared by the GEMV versions (cuda_matmul.cu, cuda_gemv_direct.cu,
+// cuda_gemv_q8.cu).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+#include "backend/cuda/cuda_gemv.h"
+#include "peregrine/error.h"
+
+namespace peregrine::cuda {
+
+// Calls f(std::integral_constant<int, n>{}) for n = n_tokens in 1..kMaxGemvTokens: one kernel
+// instantiation per token count, so the accumulators stay in registers.
+template <class F>
+void with_token_count(int64_t n_tokens, F&& f) {
+  switch (n_tokens) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    case 5: return f(std::integral_constant<int, 5>{});
+    case 6: return f(std::integral_constant<int, 6>{});
+    case 7: return f(std::integral_constant<int, 7>{});
+    case 8: return f(std::integral_constant<int, 8>{});
+    case 9: return f(std::integral_constant<int, 9>{});
+    default: throw Error("cuda matmul: GEMV called with " + std::to_string(n_tokens) + " tokens");
+  }
+}
+static_assert(kMaxGemvTokens == 9, "with_token_count lists every GEMV token count");
+
+// 8 consecutive activations; vector loads when the address allows (n_in need not be a multiple
+// of 4 for plain weight types, so rows of x are not always 16-byte aligned).
+__device__ __forceinline__ void load_x8(const float* p, float* out) {
+  if ((reinterpret_cast<uintptr_t>(p) & 15u) == 0) {
+    const float4 a = __ldg(reinterpret_cast<const float4*>(p));
+    const float4 b = __ldg(reinterpret_cast<const float4*>(p) + 1);
+    out[0] = a.x, out[1] = a.y, out[2] = a.z, out[3] = a.w;
+    out[4] = b.x, out[5] = b.y, out[6] = b.z, out[7] = b.w;
+  } else {
+#pragma unroll
+    for (int k = 0; k < 8; ++k) out[k] = __ldg(p + k);
+  }
+}
+
+__device__ __forceinline__ int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+}  // namespace peregrine::cuda

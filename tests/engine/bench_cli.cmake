@@ -1,0 +1,21 @@
+# peregrine-cli bench's GPU-benchmark pieces (issue 7): --depth, --verify-widths, --roofline-gbs and
+# the decode-traffic byte count, run in-process on the CPU with the qwen35-tiny fixtures.
+set(peregrine_bench_cli_dir ${CMAKE_SOURCE_DIR}/engine/tools)
+set(peregrine_bench_cli_sources ${peregrine_bench_cli_dir}/cli_bench_measure.cpp
+                                ${peregrine_bench_cli_dir}/cli_bench_traffic.cpp)
+peregrine_test(test_bench_cli
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_bench_cli.cpp ${peregrine_bench_cli_dir}/cli_bench.cpp
+          ${peregrine_bench_cli_sources}
+          ${peregrine_bench_cli_dir}/cli_decode_common.cpp ${peregrine_bench_cli_dir}/cli_args.cpp
+  LIBS peregrine_decode peregrine_format nlohmann_json::nlohmann_json)
+target_include_directories(test_bench_cli PRIVATE ${peregrine_bench_cli_dir})
+
+# test_engine_cli (decode.cmake) compiles cli_bench.cpp too, which now needs the two files above.
+# Fragments are included in name order, so the target does not exist yet: add them once the
+# tests directory is done. (Listing them in decode.cmake instead would make this unnecessary.)
+function(peregrine_bench_cli_add_to_engine_cli)
+  if(TARGET test_engine_cli)
+    target_sources(test_engine_cli PRIVATE ${ARGN})
+  endif()
+endfunction()
+cmake_language(DEFER CALL peregrine_bench_cli_add_to_engine_cli ${peregrine_bench_cli_sources})
