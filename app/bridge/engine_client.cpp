@@ -146,11 +146,13 @@ void EngineClient::handle(const peregrine::Event& event) {
   } else if (const auto* loaded = event.get_if<peregrine::event::ModelLoaded>()) {
     model_ = ModelSummary::fromEngine(loaded->info);
     modelBackend_ = QString::fromStdString(loaded->info.backend);
+    modelBackendDevice_ = QString::fromStdString(loaded->info.backend_device);
     closeRequest(id);
     emit modelLoaded(*model_);
   } else if (event.is<peregrine::event::Unloaded>()) {
     model_.reset();
     modelBackend_.clear();
+    modelBackendDevice_.clear();
     closeRequest(id);
     emit modelUnloaded();
   } else if (const auto* failure = event.get_if<peregrine::event::Error>()) {

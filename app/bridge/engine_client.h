@@ -72,6 +72,8 @@ class EngineClient : public QObject {
   // The backend the loaded model runs on, as the engine names it ("cpu", "cuda"); empty when no
   // model is loaded.
   const QString& modelBackend() const { return modelBackend_; }
+  // The device's name where the backend has one (the GPU for CUDA), else empty.
+  const QString& modelBackendDevice() const { return modelBackendDevice_; }
 
  signals:
   void stateChanged(peregrine::app::EngineClient::State state);
@@ -124,6 +126,7 @@ class EngineClient : public QObject {
   std::map<quint64, Pending> pending_;
   std::optional<ModelSummary> model_;
   QString modelBackend_;
+  QString modelBackendDevice_;
   State state_ = State::NoModel;
 
   quint64 bufferedId_ = 0;

@@ -221,7 +221,10 @@ void ModelMenu::onLoaded(const ModelSummary& info) {
 // What the engine says the model runs on (Auto resolved), not what was asked for.
 QString ModelMenu::backendDescription(const ModelSummary& info) const {
   const QString backend = engine_.modelBackend();
-  if (backend == QLatin1String("cuda")) return tr("CUDA · device %1").arg(modelOptions().cuda_device);
+  if (backend == QLatin1String("cuda")) {
+    const QString device = engine_.modelBackendDevice();
+    return device.isEmpty() ? tr("CUDA · device %1").arg(modelOptions().cuda_device) : tr("CUDA · %1").arg(device);
+  }
   if (backend == QLatin1String("cpu"))
     return info.threads == 1 ? tr("CPU · 1 thread") : tr("CPU · %1 threads").arg(info.threads);
   return backend;

@@ -9,13 +9,3 @@ peregrine_test(test_bench_cli
           ${peregrine_bench_cli_dir}/cli_decode_common.cpp ${peregrine_bench_cli_dir}/cli_args.cpp
   LIBS peregrine_decode peregrine_format nlohmann_json::nlohmann_json)
 target_include_directories(test_bench_cli PRIVATE ${peregrine_bench_cli_dir})
-
-# test_engine_cli (decode.cmake) compiles cli_bench.cpp too, which now needs the two files above.
-# Fragments are included in name order, so the target does not exist yet: add them once the
-# tests directory is done. (Listing them in decode.cmake instead would make this unnecessary.)
-function(peregrine_bench_cli_add_to_engine_cli)
-  if(TARGET test_engine_cli)
-    target_sources(test_engine_cli PRIVATE ${ARGN})
-  endif()
-endfunction()
-cmake_language(DEFER CALL peregrine_bench_cli_add_to_engine_cli ${peregrine_bench_cli_sources})

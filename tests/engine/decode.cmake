@@ -20,6 +20,7 @@ peregrine_test(test_engine_cli
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_engine_cli.cpp ${CMAKE_CURRENT_LIST_DIR}/test_engine_cli_mtp.cpp
           ${peregrine_decode_cli_dir}/cli_run.cpp
           ${peregrine_decode_cli_dir}/cli_logits.cpp ${peregrine_decode_cli_dir}/cli_bench.cpp
+          ${peregrine_decode_cli_dir}/cli_bench_measure.cpp ${peregrine_decode_cli_dir}/cli_bench_traffic.cpp
           ${peregrine_decode_cli_dir}/cli_decode_common.cpp ${peregrine_decode_cli_dir}/cli_args.cpp
   LIBS peregrine_decode peregrine_format nlohmann_json::nlohmann_json)
 target_include_directories(test_engine_cli PRIVATE ${peregrine_decode_cli_dir})

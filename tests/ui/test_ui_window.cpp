@@ -10,9 +10,11 @@
 #include <QLineEdit>
 #include <QListView>
 #include <QPlainTextEdit>
+#include <QSignalSpy>
 #include <QSpinBox>
 #include <QSettings>
 #include <QTemporaryDir>
+#include <QToolButton>
 #include <QtTest>
 
 #include "ui/chat_settings_panel.h"
@@ -135,6 +137,31 @@ class WindowTest : public QObject {
     QVERIFY(status.isBusy());
     status.setBusy(false);
     QVERIFY(!status.isBusy());
+  }
+
+  void statusBarProgressAndCancel() {
+    StatusBarWidget status;
+    QCOMPARE(status.progressPercent(), -1);
+    status.setBusy(true);
+    QVERIFY(status.isBusy());
+    QCOMPARE(status.progressPercent(), -1);  // indeterminate until a fraction arrives
+    auto* cancel = status.findChild<QToolButton*>(QStringLiteral("statusCancelLoad"));
+    QVERIFY(cancel && !cancel->isHidden());
+    QSignalSpy cancelled(&status, &StatusBarWidget::cancelRequested);
+    cancel->click();
+    QCOMPARE(cancelled.count(), 1);
+    status.setProgress(1, 4);
+    QCOMPARE(status.progressPercent(), 25);
+    status.setProgress(4, 4);
+    QCOMPARE(status.progressPercent(), 100);
+    status.setBusy(false);
+    QVERIFY(!status.isBusy());
+    QVERIFY(cancel->isHidden());
+    QCOMPARE(status.progressPercent(), -1);
+    status.setProgress(0, 0);  // no total: nothing shown
+    QVERIFY(!status.isBusy());
+    status.setBusy(true);
+    QCOMPARE(status.progressPercent(), -1);  // a new load starts indeterminate again
   }
 
   void chatSettingsPanelPresetsAndEdits() {

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -110,6 +111,9 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string_view name() const = 0;
+  // The device it runs on, for people ("NVIDIA H100 80GB HBM3"); empty where there is nothing
+  // more to say than name().
+  virtual std::string device_name() const { return {}; }
 
   // ---- memory (see the header comment) ----
   // True when backend memory is ordinary host memory (the CPU backend): callers may then skip

@@ -68,6 +68,7 @@ struct ModelInfo {
   // Backend::name() of the backend the model runs on: "cpu" or "cuda" (what Auto picked), or a
   // test backend's name.
   std::string backend;
+  std::string backend_device;  // Backend::device_name(): the GPU's name for CUDA, else empty
 };
 
 // A conversation to render with the model's chat template. add_generation_prompt is always set

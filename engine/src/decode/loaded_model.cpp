@@ -50,6 +50,7 @@ std::unique_ptr<LoadedModel> LoadedModel::load(const std::filesystem::path& path
   info.file_bytes = file->file_size();
   info.chat_format = choose_chat_format(template_text);
   info.backend = std::string(model->backend().name());
+  info.backend_device = model->backend().device_name();
 
   std::unique_ptr<LoadedModel> loaded(new LoadedModel(std::move(file), std::move(mtp_file), std::move(tokenizer), std::move(model)));
   info.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -16,11 +16,6 @@
 
 namespace peregrine {
 
-// Qwen35Weights::place_on with a progress observer (qwen35_weight_placement.cpp); declared here
-// until qwen35_weights.h declares it.
-void place_qwen35_weights(Qwen35Weights& weights, Backend& backend, const GgufFile& file, const GgufFile* mtp_file,
-                          const LoadProgressCallback& progress);
-
 namespace {
 
 std::shared_ptr<Backend> make_backend(const ModelOptions& o, std::unique_ptr<Backend> given) {
@@ -60,7 +55,7 @@ Qwen35Weights bind_and_place(const GgufFile& f, const ModelConfig& c, const Mode
                              Backend& backend, const LoadProgressCallback& progress) {
   Qwen35Weights w = Qwen35Weights::bind(f, c, mtp);
   check_memory_budget(f, mtp, c, o, w, backend);
-  place_qwen35_weights(w, backend, f, mtp, progress);
+  w.place_on(backend, f, mtp, progress);
   return w;
 }
 

@@ -14,11 +14,6 @@
 
 namespace peregrine {
 
-// place_on with a progress observer. Declared here and in qwen35_model.cpp until
-// qwen35_weights.h declares it (next to place_on).
-void place_qwen35_weights(Qwen35Weights& weights, Backend& backend, const GgufFile& file, const GgufFile* mtp_file,
-                          const LoadProgressCallback& progress);
-
 namespace {
 
 // Every matrix view the operations read (the embedding tables are not among them: see place_on).
@@ -96,12 +91,9 @@ uint64_t Qwen35Weights::placed_bytes(const GgufFile& file, const GgufFile* mtp_f
   return total;
 }
 
-void Qwen35Weights::place_on(Backend& backend, const GgufFile& file, const GgufFile* mtp_file) {
-  place_qwen35_weights(*this, backend, file, mtp_file, {});
-}
-
-void place_qwen35_weights(Qwen35Weights& weights, Backend& backend, const GgufFile& file, const GgufFile* mtp_file,
-                          const LoadProgressCallback& progress) {
+void Qwen35Weights::place_on(Backend& backend, const GgufFile& file, const GgufFile* mtp_file,
+                             const LoadProgressCallback& progress) {
+  Qwen35Weights& weights = *this;
   const uint64_t total = progress ? weights.placed_bytes(file, mtp_file) : 0;
   uint64_t bytes = 0;
   // Reports after each step and stops the load when the observer says so. A throw here leaves

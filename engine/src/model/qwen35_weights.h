@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "peregrine/backend.h"
+#include "peregrine/model.h"
 #include "peregrine/model_config.h"
 
 namespace peregrine {
@@ -90,7 +91,10 @@ struct Qwen35Weights {
   // tensor once (tied and fused views keep sharing it). The embedding tables (token_embd and the
   // MTP embed) stay host views: a lookup reads a few rows, which the forward pass dequantizes on the
   // host and uploads, so no device needs a kernel or memory for them. No-op for host backends.
-  void place_on(Backend& backend, const GgufFile& file, const GgufFile* mtp_file);
+  // `progress` is told the bytes placed after each tensor (and 0 / total at the ends) and may stop
+  // the load: LoadCancelled is thrown; what was placed stays with the backend (its owner frees it).
+  void place_on(Backend& backend, const GgufFile& file, const GgufFile* mtp_file,
+                const LoadProgressCallback& progress = {});
 };
 
 }  // namespace peregrine

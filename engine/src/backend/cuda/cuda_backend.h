@@ -45,6 +45,7 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override;
 
   std::string_view name() const override { return "cuda"; }
+  std::string device_name() const override { return info_.name; }
   const DeviceInfo& device_info() const { return info_; }
   cudaStream_t stream() const { return stream_; }
 
