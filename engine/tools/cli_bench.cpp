@@ -37,7 +37,7 @@ constexpr const char* kUsage =
     "  -p N        prompt tokens evaluated as one prefill from an empty sequence (0: skip)\n"
     "  -n N        tokens decoded one at a time, each the argmax of the previous step (0: skip)\n"
     "  -r N        repetitions; the median is reported (default 3)\n"
-    "  --backend B cpu, cuda or auto (default: cuda when a device exists)\n"
+    "  --backend B cpu, cuda or auto (default: $PEREGRINE_BACKEND, else cuda when a device exists)\n"
     "  --float-activations  float activations instead of llama.cpp-style 8-bit ones (slower)\n"
     "  --depth N   decode, --mtp and --verify-widths start after N context tokens (an untimed\n"
     "              prefill), e.g. --depth 8192 measures decode at context 8192 (default 0)\n"

@@ -23,7 +23,8 @@ float parse_float(const std::string& option, const std::string& text);
 std::vector<int32_t> parse_id_list(const std::string& option, const std::string& text);
 // --threads N (1..1024); default: the hardware's thread count.
 int parse_threads(const std::string& command, const ParsedArgs& args);
-// --backend cpu|cuda|auto (default auto: CUDA when this build has it and a device exists).
+// --backend cpu|cuda|auto; without it the PEREGRINE_BACKEND environment variable, else auto
+// (CUDA when this build has it and a device exists).
 BackendKind parse_backend(const std::string& command, const ParsedArgs& args);
 // --mtp K|auto|off (K in 1..8).
 MtpSetting parse_mtp(const std::string& option, const std::string& text);

@@ -44,10 +44,16 @@ int parse_threads(const std::string& command, const ParsedArgs& args) {
 }
 
 BackendKind parse_backend(const std::string& command, const ParsedArgs& args) {
-  const auto text = args.value("--backend");
-  if (!text) return BackendKind::Auto;
+  std::optional<std::string> text = args.value("--backend");
+  std::string source = "--backend";
+  if (!text) {
+    const char* env = std::getenv("PEREGRINE_BACKEND");  // a machine-wide default, e.g. cpu
+    if (!env || !*env) return BackendKind::Auto;
+    text = env;
+    source = "PEREGRINE_BACKEND";
+  }
   if (auto kind = parse_backend_kind(*text)) return *kind;
-  throw UsageError(command + ": --backend: expected cpu, cuda or auto, found '" + *text + "'");
+  throw UsageError(command + ": " + source + ": expected cpu, cuda or auto, found '" + *text + "'");
 }
 
 MtpSetting parse_mtp(const std::string& option, const std::string& text) {

@@ -11,10 +11,15 @@
 
 #include "cli_commands.h"
 #include "cli_decode_commands.h"
+#include "peregrine/backend.h"
 #include "peregrine/error.h"
 #include "test_engine_util.h"
 
 namespace peregrine::cli {
+
+// These tests compare with the CPU fixtures' tolerances; on a machine with a GPU the CLI's
+// default (auto) would pick CUDA, whose bounds are looser (test_cuda_forward covers those).
+const bool kCliOnCpu = setenv("PEREGRINE_BACKEND", "cpu", 1) == 0;
 namespace {
 
 std::string data(const std::string& rel) { return std::string(PEREGRINE_TEST_DATA_DIR) + "/qwen35-tiny/" + rel; }
@@ -42,6 +47,26 @@ std::string join(const std::vector<int32_t>& ids) {
 
 std::string temp_path(const std::string& name) {
   return (std::filesystem::temp_directory_path() / ("peregrine-test-" + std::to_string(::getpid()) + "-" + name)).string();
+}
+
+TEST(CliBackend, FlagAndEnvironmentChooseTheBackendAndAreValidated) {
+  const std::string out = temp_path("backend.f32");
+  const std::vector<std::string> args = {"--model", data("tiny-f32.gguf"), "--tokens", "1,2,3", "--out", out};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> all = args;
+    all.insert(all.end(), extra.begin(), extra.end());
+    return all;
+  };
+  EXPECT_THROW(run_logits(with({"--backend", "gpu"})), UsageError);
+  ASSERT_EQ(setenv("PEREGRINE_BACKEND", "tpu", 1), 0);
+  EXPECT_THROW(run_logits(args), UsageError);                  // a bad default is reported
+  EXPECT_EQ(run_logits(with({"--backend", "cpu"})), 0);        // the flag wins over it
+  ASSERT_EQ(setenv("PEREGRINE_BACKEND", "cpu", 1), 0);
+  EXPECT_EQ(run_logits(args), 0);
+  if (!cuda_backend_compiled() || cuda_device_count() == 0) {  // cuda asked for where there is none
+    EXPECT_THROW(run_logits(with({"--backend", "cuda"})), Error);
+  }
+  std::filesystem::remove(out);
 }
 
 TEST(CliLogits, MatchesFixtureLogitsAndMtpLogits) {
