@@ -222,8 +222,9 @@ TEST_F(CudaRows, ScaleRowsSigmoid) {
   expect_close(to_host(*gpu, dx), expected, 1e-5, 1e-6, "scale_rows_sigmoid");
 }
 
-// stage() reuses one pinned buffer per slot: many small ops in a row, nothing waited for in
-// between by the caller, must each see their own rows.
+// stage() cycles through a ring of 16 pinned buffers per slot: 64 small ops in a row (every
+// buffer reused four times), nothing waited for in between by the caller, must each see their
+// own rows.
 TEST_F(CudaRows, BackToBackStagedOpsSeeTheirOwnIndices) {
   const int64_t n_rows = 64, n = 256;
   const std::vector<float> x = cuda_random(n_rows * n, 45);

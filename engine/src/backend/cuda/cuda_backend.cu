@@ -3,8 +3,8 @@
 //
 // Every copy and kernel goes to the backend's one non-blocking stream, so work runs in issue
 // order without the host waiting. The host waits (cudaStreamSynchronize) only where host memory
-// is involved and must be valid or reusable on return: upload, download, place_weights, and
-// stage() before it overwrites its pinned buffer.
+// is involved and must be valid or reusable on return: upload, download and place_weights;
+// stage() waits only for the one earlier copy out of the pinned buffer it is about to reuse.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -102,8 +102,7 @@ CudaBackend::~CudaBackend() {
   if (cublas_) cublasDestroy(cublas_);
   for (void* block : weight_blocks_) cudaFree(block);
   for (Buffer& b : scratch_) cudaFree(b.ptr);
-  for (Buffer& b : staging_device_) cudaFree(b.ptr);
-  for (Buffer& b : staging_host_) cudaFreeHost(b.ptr);
+  for (StagingSlot& s : staging_) free_staging(s);
   cudaStreamDestroy(stream_);
   cudaGetLastError();
 }
@@ -182,43 +181,58 @@ void* CudaBackend::scratch(Scratch slot, uint64_t bytes) {
   return b.ptr;
 }
 
-const void* CudaBackend::stage(Staging slot, const void* host, uint64_t bytes) {
-  const int i = static_cast<int>(slot);
-  Buffer& pinned = staging_host_[i];
-  Buffer& device = staging_device_[i];
-  if (bytes == 0) return device.ptr;
-  // Invariant: both buffers have the same capacity, and once the copies issued so far have run,
-  // the device buffer holds exactly the pinned buffer's bytes. So when the pinned buffer already
-  // starts with this data, the device buffer does too (or will, before any kernel issued later
-  // reads it): nothing to copy, nothing to wait for. Decoding stages the same positions for
-  // every attention layer and often the same row list for every expert.
-  if (pinned.bytes >= bytes && std::memcmp(pinned.ptr, host, bytes) == 0) return device.ptr;
-  // The previous copy out of the pinned buffer may still be pending: wait for the stream before
-  // overwriting it. (The simple rule; per-slot events or a ring would let the host run further
-  // ahead.)
+const void* CudaBackend::stage(Staging which, const void* host, uint64_t bytes) {
+  StagingSlot& slot = staging_[static_cast<int>(which)];
+  if (bytes == 0) return slot.device;
+  // The mirror holds what the device buffer holds once the copies issued so far have run; any
+  // kernel issued later runs after them. So when it already starts with these bytes there is
+  // nothing to copy: decoding stages the same positions for every attention layer and the same
+  // row list for every expert of a one-token step.
+  if (slot.capacity >= bytes && std::memcmp(slot.mirror.data(), host, bytes) == 0) return slot.device;
+  if (slot.capacity < bytes) grow_staging(slot, bytes);
+  const int i = slot.next;
+  slot.next = (slot.next + 1) % kStagingRing;
+  // This pinned buffer fed a copy kStagingRing stagings ago: wait for that copy only (usually long
+  // done), never for the whole stream, so the host keeps running ahead of the device.
+  if (slot.pending[i]) PEREGRINE_CUDA_CHECK(cudaEventSynchronize(slot.copied[i]));
+  std::memcpy(slot.pinned[i], host, bytes);
+  PEREGRINE_CUDA_CHECK(cudaMemcpyAsync(slot.device, slot.pinned[i], bytes, cudaMemcpyHostToDevice, stream_));
+  PEREGRINE_CUDA_CHECK(cudaEventRecord(slot.copied[i], stream_));
+  slot.pending[i] = true;
+  std::memcpy(slot.mirror.data(), host, bytes);
+  return slot.device;
+}
+
+void CudaBackend::grow_staging(StagingSlot& slot, uint64_t bytes) {
+  // Kernels and copies still using the old buffers must finish before they are freed.
   PEREGRINE_CUDA_CHECK(cudaStreamSynchronize(stream_));
-  uint64_t copy_bytes = bytes;
-  if (pinned.bytes < bytes) {
-    const uint64_t size = grown_size(pinned.bytes, bytes);
-    void* new_pinned = nullptr;
-    PEREGRINE_CUDA_CHECK(cudaMallocHost(&new_pinned, size));
-    void* new_device = nullptr;
-    try {
-      new_device = device_malloc(size, "staging");
-    } catch (...) {
-      cudaFreeHost(new_pinned);
-      throw;
-    }
-    cudaFreeHost(pinned.ptr);
-    cudaFree(device.ptr);
-    pinned = {new_pinned, size};
-    device = {new_device, size};
-    std::memset(pinned.ptr, 0, size);
-    copy_bytes = size;  // the whole new buffer, so the invariant holds beyond `bytes` too
+  const uint64_t size = grown_size(slot.capacity, bytes);
+  free_staging(slot);
+  slot.device = device_malloc(size, "staging");
+  for (int i = 0; i < kStagingRing; ++i) {
+    PEREGRINE_CUDA_CHECK(cudaMallocHost(&slot.pinned[i], size));
+    PEREGRINE_CUDA_CHECK(cudaEventCreateWithFlags(&slot.copied[i], cudaEventDisableTiming));
   }
-  std::memcpy(pinned.ptr, host, bytes);
-  PEREGRINE_CUDA_CHECK(cudaMemcpyAsync(device.ptr, pinned.ptr, copy_bytes, cudaMemcpyHostToDevice, stream_));
-  return device.ptr;
+  PEREGRINE_CUDA_CHECK(cudaMemsetAsync(slot.device, 0, size, stream_));
+  slot.mirror.assign(size, 0);  // the device buffer is zeroed, in stream order, before any copy into it
+  slot.capacity = size;         // last: after a failure above the slot stays empty and is regrown
+}
+
+void CudaBackend::free_staging(StagingSlot& slot) noexcept {
+  // Callers have synchronised the stream (or are tearing the backend down after doing so).
+  cudaFree(slot.device);
+  for (int i = 0; i < kStagingRing; ++i) {
+    if (slot.pinned[i]) cudaFreeHost(slot.pinned[i]);
+    if (slot.copied[i]) cudaEventDestroy(slot.copied[i]);
+    slot.pinned[i] = nullptr;
+    slot.copied[i] = nullptr;
+    slot.pending[i] = false;
+  }
+  slot.device = nullptr;
+  slot.capacity = 0;
+  slot.next = 0;
+  slot.mirror.clear();
+  cudaGetLastError();
 }
 
 cublasHandle_t CudaBackend::cublas() {

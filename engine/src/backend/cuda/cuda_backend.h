@@ -25,6 +25,7 @@
 
 // Opaque CUDA handles, so this header compiles as plain C++ too (tests include it).
 typedef struct CUstream_st* cudaStream_t;
+typedef struct CUevent_st* cudaEvent_t;
 typedef struct cublasContext* cublasHandle_t;
 
 namespace peregrine::cuda {
@@ -108,7 +109,9 @@ class CudaBackend final : public Backend {
   enum class Scratch { A, B, C, D, Count };
   void* scratch(Scratch slot, uint64_t bytes);
   // Copies a small host array to device scratch (through pinned staging, on the stream) and
-  // returns the device pointer; valid until the next call with the same slot.
+  // returns the device pointer; kernels issued before the next call with the same slot read
+  // this call's bytes (stream order). The host does not wait unless the copy it issued
+  // kStagingRing calls ago on this slot has not run yet.
   enum class Staging { Positions, Rows, Scales, Tokens, Count };
   const void* stage(Staging slot, const void* host, uint64_t bytes);
   cublasHandle_t cublas();
@@ -124,8 +127,21 @@ class CudaBackend final : public Backend {
   std::vector<void*> weight_blocks_;
   uint64_t weight_bytes_ = 0;
   Buffer scratch_[static_cast<int>(Scratch::Count)];
-  Buffer staging_device_[static_cast<int>(Staging::Count)];
-  Buffer staging_host_[static_cast<int>(Staging::Count)];
+  // One staging slot: a device buffer, and a ring of pinned host buffers, each with an event
+  // recorded after the copy out of it, so a buffer is rewritten only once its copy has run.
+  static constexpr int kStagingRing = 16;
+  struct StagingSlot {
+    void* device = nullptr;
+    uint64_t capacity = 0;
+    void* pinned[kStagingRing] = {};
+    cudaEvent_t copied[kStagingRing] = {};
+    bool pending[kStagingRing] = {};
+    int next = 0;
+    std::vector<uint8_t> mirror;  // what the device buffer holds once the issued copies have run
+  };
+  void grow_staging(StagingSlot& slot, uint64_t bytes);
+  void free_staging(StagingSlot& slot) noexcept;
+  StagingSlot staging_[static_cast<int>(Staging::Count)];
 };
 
 }  // namespace peregrine::cuda
