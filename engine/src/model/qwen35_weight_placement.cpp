@@ -1,7 +1,6 @@
 // Qwen35Weights::place_on: moving the bound weights into backend memory, each tensor once,
 // reporting progress (and taking a cancel) after each tensor.
 #include <algorithm>
-#include <functional>
 #include <map>
 
 #include <fmt/format.h>
@@ -17,16 +16,18 @@ namespace peregrine {
 namespace {
 
 // Every matrix view the operations read (the embedding tables are not among them: see place_on).
-void for_each_matrix(Qwen35Weights& w, const std::function<void(WeightView&)>& fn) {
-  auto layer = [&](LayerWeights& L) {
-    for (WeightView* v : {&L.delta.qkv, &L.delta.gate, &L.delta.beta, &L.delta.alpha, &L.delta.out, &L.attn.q,
+// W: Qwen35Weights or const Qwen35Weights (fn gets views of the same constness).
+template <class W, class Fn>
+void for_each_matrix(W& w, Fn&& fn) {
+  auto layer = [&](auto& L) {
+    for (auto* v : {&L.delta.qkv, &L.delta.gate, &L.delta.beta, &L.delta.alpha, &L.delta.out, &L.attn.q,
                           &L.attn.k, &L.attn.v, &L.attn.out, &L.ffn.gate, &L.ffn.up, &L.ffn.down, &L.ffn.router,
                           &L.ffn.gate_exps, &L.ffn.up_exps, &L.ffn.down_exps, &L.ffn.shexp_gate_inp,
                           &L.ffn.shexp_gate, &L.ffn.shexp_up, &L.ffn.shexp_down})
       if (!v->empty()) fn(*v);
   };
   fn(w.output);
-  for (LayerWeights& L : w.layers) layer(L);
+  for (auto& L : w.layers) layer(L);
   if (w.mtp) {
     fn(w.mtp->eh_proj);
     fn(w.mtp->head);
@@ -34,8 +35,9 @@ void for_each_matrix(Qwen35Weights& w, const std::function<void(WeightView&)>& f
   }
 }
 
-void for_each_float(Qwen35Weights& w, const std::function<void(FloatParam&, const char*)>& fn) {
-  auto layer = [&](LayerWeights& L) {
+template <class W, class Fn>
+void for_each_float(W& w, Fn&& fn) {
+  auto layer = [&](auto& L) {
     fn(L.attn_norm, "attn_norm");
     fn(L.post_attention_norm, "post_attention_norm");
     for (auto [p, name] : {std::pair{&L.delta.conv1d, "ssm_conv1d"}, {&L.delta.dt_bias, "ssm_dt"},
@@ -44,7 +46,7 @@ void for_each_float(Qwen35Weights& w, const std::function<void(FloatParam&, cons
       if (p->size() > 0) fn(*p, name);
   };
   fn(w.output_norm, "output_norm");
-  for (LayerWeights& L : w.layers) layer(L);
+  for (auto& L : w.layers) layer(L);
   if (w.mtp) {
     fn(w.mtp->enorm, "nextn.enorm");
     fn(w.mtp->hnorm, "nextn.hnorm");
@@ -78,16 +80,15 @@ class TensorIndex {
 }  // namespace
 
 uint64_t Qwen35Weights::placed_bytes(const GgufFile& file, const GgufFile* mtp_file) const {
-  auto& self = const_cast<Qwen35Weights&>(*this);  // the walkers take mutable views; nothing is changed
   const TensorIndex index(file, mtp_file);
   std::map<const uint8_t*, uint64_t> tensors;
-  for_each_matrix(self, [&](WeightView& v) {
+  for_each_matrix(*this, [&](const WeightView& v) {
     const GgufTensorInfo& t = index.containing(v);
     tensors[t.data] = t.n_bytes;
   });
   uint64_t total = 0;
   for (const auto& [data, bytes] : tensors) total += bytes;
-  for_each_float(self, [&](FloatParam& p, const char*) { total += p.host.size() * sizeof(float); });
+  for_each_float(*this, [&](const FloatParam& p, const char*) { total += p.host.size() * sizeof(float); });
   return total;
 }
 

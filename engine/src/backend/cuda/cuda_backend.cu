@@ -23,15 +23,6 @@ void log_device_info(const DeviceInfo& info);  // cuda_device_log.cpp: spdlog do
 
 namespace {
 
-// Messages are built with streams, not fmt: fmt's compile-time format strings (consteval) do not
-// compile under nvcc, and spdlog's formatting templates carry them too.
-template <class... Args>
-std::string cat(const Args&... args) {
-  std::ostringstream s;
-  (s << ... << args);
-  return s.str();
-}
-
 // cudaMalloc(0) gives no pointer, but allocate(0) must return a unique one; 256 bytes is also
 // the alignment the contract promises (cudaMalloc aligns to at least that).
 constexpr uint64_t kMinAllocation = 256;

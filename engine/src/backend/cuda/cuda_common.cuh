@@ -4,11 +4,21 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <sstream>
 #include <string>
 
 #include "peregrine/error.h"
 
 namespace peregrine::cuda {
+
+// Messages are built with streams, not fmt: fmt's compile-time format strings (consteval) do not
+// compile under nvcc, and spdlog's formatting templates carry them too.
+template <class... Args>
+std::string cat(const Args&... args) {
+  std::ostringstream s;
+  (s << ... << args);
+  return s.str();
+}
 
 // Throws peregrine::Error naming the call, the file:line and CUDA's message.
 [[noreturn]] void throw_cuda_error(cudaError_t err, const char* call, const char* file, int line);

@@ -23,15 +23,6 @@
 namespace peregrine::cuda {
 namespace {
 
-// Messages are built with streams, not fmt: fmt's compile-time format strings (consteval) do not
-// compile under nvcc, and spdlog's formatting templates carry them too.
-template <class... Args>
-std::string cat(const Args&... args) {
-  std::ostringstream s;
-  (s << ... << args);
-  return s.str();
-}
-
 constexpr int kThreads = 256;            // elementwise kernels and row kernels
 constexpr int kHeadThreads = 128;        // per-head kernels: one block per (token, head)
 constexpr unsigned kMaxGrid = 1u << 20;  // grid-stride kernels cap their grid here
