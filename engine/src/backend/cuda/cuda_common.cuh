@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <sstream>
 #include <string>
+#include <utility>
 
 #include "peregrine/error.h"
 
@@ -33,6 +34,20 @@ std::string cat(const Args&... args) {
 // After a kernel launch: reports launch-configuration errors at once (not execution errors,
 // which surface at the next synchronising call).
 #define PEREGRINE_CUDA_LAUNCHED() PEREGRINE_CUDA_CHECK(cudaGetLastError())
+
+// Every kernel launch goes through launch_kernel instead of the triple-chevron syntax, so the
+// same sources also build for the host-run emulation of the CUDA runtime (docs/cuda.md,
+// "Running the CUDA code without a GPU"), where a launch is a call into the emulator.
+template <class... Params, class... Args>
+inline void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes,
+                          cudaStream_t stream, Args&&... args) {
+  kernel<<<grid, block, shared_bytes, stream>>>(std::forward<Args>(args)...);
+}
+
+// Dynamic shared memory (the launch's shared_bytes) as a T* named `name`.
+#define PEREGRINE_DYNAMIC_SHARED(T, name) \
+  extern __shared__ __align__(16) unsigned char peregrine_dynamic_shared_[]; \
+  T* name = reinterpret_cast<T*>(peregrine_dynamic_shared_)
 
 inline unsigned blocks_for(int64_t n, int threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
 
