@@ -3,4 +3,5 @@
 peregrine_test(test_cuda_attention
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_cuda_attention.cpp
           ${CMAKE_CURRENT_LIST_DIR}/test_cuda_delta_net.cpp
-  LIBS peregrine_backend_cpu peregrine_backend_cuda)
+  LIBS peregrine_backend_cpu peregrine_backend_cuda
+  LABELS cuda)

@@ -4,7 +4,8 @@
 # compiler and checked bit for bit against the reference dequantizers — runs everywhere, no GPU.
 peregrine_test(test_cuda_quant_blocks_host
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_cuda_quant_blocks_host.cpp
-  LIBS peregrine_format)
+  LIBS peregrine_format
+  LABELS cuda)
 # Same rule as the quantizers: no a*b+c contraction, so "bit for bit" means the same expressions.
 if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
   set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/test_cuda_quant_blocks_host.cpp
@@ -16,7 +17,8 @@ endif()
 # bit for bit per block and per row, and within a stated bound in the GPU's summation order.
 peregrine_test(test_cuda_vec_dot_host
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_cuda_vec_dot_host.cpp
-  LIBS peregrine_backend_cpu peregrine_format)
+  LIBS peregrine_backend_cpu peregrine_format
+  LABELS cuda)
 if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
   set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/test_cuda_vec_dot_host.cpp
                               PROPERTIES COMPILE_OPTIONS -ffp-contract=off)
@@ -27,10 +29,12 @@ endif()
 # Quantized8 path); skips without a device.
 peregrine_test(test_cuda_matmul
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_cuda_matmul.cpp
-  LIBS peregrine_backend_cpu peregrine_backend_cuda)
+  LIBS peregrine_backend_cpu peregrine_backend_cuda
+  LABELS cuda)
 
-# GEMV throughput on 27B-shaped matrices against a measured read bandwidth (not part of ctest).
-if(PEREGRINE_HAVE_CUDA)
+# GEMV throughput on 27B-shaped matrices against a measured read bandwidth (not part of ctest;
+# not built against the emulator, whose timings mean nothing).
+if(PEREGRINE_HAVE_CUDA AND NOT PEREGRINE_CUDA_EMULATION)
   add_executable(bench_cuda_matmul ${CMAKE_CURRENT_LIST_DIR}/bench_cuda_matmul.cpp)
   target_link_libraries(bench_cuda_matmul PRIVATE peregrine_backend_cpu peregrine_backend_cuda CUDA::cudart)
   target_include_directories(bench_cuda_matmul PRIVATE ${CMAKE_SOURCE_DIR}/engine/src)

@@ -13,4 +13,5 @@ peregrine_test(test_device_discipline
 # when the build has no CUDA backend or the machine no device.
 peregrine_test(test_cuda_forward
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_cuda_forward.cpp
-  LIBS peregrine_engine nlohmann_json::nlohmann_json)
+  LIBS peregrine_engine nlohmann_json::nlohmann_json
+  LABELS cuda)

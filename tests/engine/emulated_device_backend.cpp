@@ -53,6 +53,8 @@ EmulatedDeviceBackend::Counters EmulatedDeviceBackend::counters() const {
   c.weight_placements = weight_placements_.load();
   c.weight_bytes = weight_bytes_.load();
   c.ops = ops_.load();
+  c.routing_readbacks = routing_readbacks_.load();
+  c.candidate_bytes = candidate_bytes_.load();
   c.bytes_in_use = bytes_in_use_.load();
   c.peak_bytes = peak_bytes_.load();
   return c;
@@ -60,7 +62,7 @@ EmulatedDeviceBackend::Counters EmulatedDeviceBackend::counters() const {
 
 void EmulatedDeviceBackend::reset_counters() {
   for (auto* a : {&uploads_, &upload_bytes_, &downloads_, &download_bytes_, &copies_, &copy_bytes_, &fills_,
-                  &allocations_, &weight_placements_, &weight_bytes_, &ops_})
+                  &allocations_, &weight_placements_, &weight_bytes_, &ops_, &routing_readbacks_, &candidate_bytes_})
     a->store(0);
 }
 
@@ -317,6 +319,7 @@ void EmulatedDeviceBackend::moe_route(const float* logits, int64_t n_tokens, int
   // The router's outputs are host memory by contract: the model groups tokens by expert on the host.
   host(expert_ids, "moe_route", "expert_ids");
   host(weights, "moe_route", "weights");
+  routing_readbacks_.fetch_add(1);
   cpu_->moe_route(device(logits, "moe_route", "logits"), n_tokens, n_expert, k, expert_ids, weights);
 }
 
@@ -338,6 +341,46 @@ void EmulatedDeviceBackend::scale_rows_sigmoid(float* x, const float* gate_logit
   count_op();
   cpu_->scale_rows_sigmoid(device(x, "scale_rows_sigmoid", "x"), device(gate_logit, "scale_rows_sigmoid", "gate_logit"),
                            n_tokens, n);
+}
+
+void EmulatedDeviceBackend::moe_route_device(const float* logits, int64_t n_tokens, int64_t n_expert, int64_t k,
+                                             int32_t* expert_ids, float* weights) {
+  count_op();
+  cpu_->moe_route_device(device(logits, "moe_route_device", "logits"), n_tokens, n_expert, k,
+                         device(expert_ids, "moe_route_device", "expert_ids"),
+                         device(weights, "moe_route_device", "weights"));
+}
+
+void EmulatedDeviceBackend::matmul_experts(const ExpertsView& w, const int32_t* ids, int64_t n_tokens, int64_t k,
+                                           const float* x, bool x_per_slot, float* y) {
+  count_op();
+  ExpertsView real = w;
+  real.stacked = device(w.stacked, "matmul_experts", "w.stacked");
+  cpu_->matmul_experts(real, device(ids, "matmul_experts", "ids"), n_tokens, k, device(x, "matmul_experts", "x"),
+                       x_per_slot, device(y, "matmul_experts", "y"));
+}
+
+void EmulatedDeviceBackend::moe_combine(const float* expert_out, const int32_t* ids, const float* weights,
+                                        int64_t n_tokens, int64_t k, int64_t n, float* out) {
+  count_op();
+  cpu_->moe_combine(device(expert_out, "moe_combine", "expert_out"), device(ids, "moe_combine", "ids"),
+                    device(weights, "moe_combine", "weights"), n_tokens, k, n, device(out, "moe_combine", "out"));
+}
+
+void EmulatedDeviceBackend::penalize_logits(float* row, int64_t n, const LogitPenalties& penalties) {
+  count_op();
+  host(penalties.ids.data(), "penalize_logits", "penalties.ids");
+  host(penalties.subtract.data(), "penalize_logits", "penalties.subtract");
+  cpu_->penalize_logits(device(row, "penalize_logits", "row"), n, penalties);
+}
+
+void EmulatedDeviceBackend::top_k_rows(const float* x, int64_t n_rows, int64_t row_stride, int64_t n_valid,
+                                       int64_t k, int32_t* ids, float* values) {
+  count_op();
+  host(ids, "top_k_rows", "ids");
+  host(values, "top_k_rows", "values");
+  candidate_bytes_.fetch_add(static_cast<uint64_t>(n_rows * k) * (sizeof(int32_t) + sizeof(float)));
+  cpu_->top_k_rows(device(x, "top_k_rows", "x"), n_rows, row_stride, n_valid, k, ids, values);
 }
 
 }  // namespace peregrine::test

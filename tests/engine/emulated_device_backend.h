@@ -39,6 +39,12 @@ class EmulatedDeviceBackend final : public Backend {
     uint64_t allocations = 0;
     uint64_t weight_placements = 0, weight_bytes = 0;
     uint64_t ops = 0;          // compute operations forwarded to the CPU backend
+    // moe_route calls: each hands its routing to host memory, which on a real device is a
+    // synchronous device -> host copy like a download (counted here, not in downloads).
+    uint64_t routing_readbacks = 0;
+    // top_k_rows hands its candidates (ids and values) to host memory, a device -> host copy on
+    // a real device too: the bytes are counted here (not in download_bytes).
+    uint64_t candidate_bytes = 0;
     uint64_t bytes_in_use = 0; // allocations and placed weights not yet released
     uint64_t peak_bytes = 0;
   };
@@ -96,6 +102,15 @@ class EmulatedDeviceBackend final : public Backend {
   void scatter_add_rows(const float* x, std::span<const int32_t> rows, std::span<const float> scale, int64_t n,
                         float* y) override;
   void scale_rows_sigmoid(float* x, const float* gate_logit, int64_t n_tokens, int64_t n) override;
+  void penalize_logits(float* row, int64_t n, const LogitPenalties& penalties) override;
+  void top_k_rows(const float* x, int64_t n_rows, int64_t row_stride, int64_t n_valid, int64_t k, int32_t* ids,
+                  float* values) override;
+  void moe_route_device(const float* logits, int64_t n_tokens, int64_t n_expert, int64_t k, int32_t* expert_ids,
+                        float* weights) override;
+  void matmul_experts(const ExpertsView& w, const int32_t* ids, int64_t n_tokens, int64_t k, const float* x,
+                      bool x_per_slot, float* y) override;
+  void moe_combine(const float* expert_out, const int32_t* ids, const float* weights, int64_t n_tokens, int64_t k,
+                   int64_t n, float* out) override;
 
  private:
   // The real address behind a tagged pointer that must be backend memory inside one of this
@@ -119,7 +134,9 @@ class EmulatedDeviceBackend final : public Backend {
 
   std::atomic<uint64_t> uploads_{0}, upload_bytes_{0}, downloads_{0}, download_bytes_{0};
   std::atomic<uint64_t> copies_{0}, copy_bytes_{0}, fills_{0}, allocations_{0};
+  std::atomic<uint64_t> candidate_bytes_{0};
   std::atomic<uint64_t> weight_placements_{0}, weight_bytes_{0}, ops_{0};
+  std::atomic<uint64_t> routing_readbacks_{0};
   std::atomic<uint64_t> bytes_in_use_{0}, peak_bytes_{0};
 };
 

@@ -10,6 +10,7 @@ peregrine_test(test_mtp
           ${CMAKE_SOURCE_DIR}/engine/src/decode/speculative_policy.cpp
           ${CMAKE_SOURCE_DIR}/engine/src/decode/speculative_accept.cpp
           ${CMAKE_SOURCE_DIR}/engine/src/decode/sampler.cpp
+          ${CMAKE_SOURCE_DIR}/engine/src/decode/sequence_logits.cpp
   LIBS peregrine_model peregrine_format nlohmann_json::nlohmann_json)
 
 # Not a test: draft / verify costs on a given model (docs/mtp.md "CPU costs").

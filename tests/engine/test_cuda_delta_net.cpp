@@ -140,9 +140,10 @@ TEST_F(CudaDeltaNet, StateCarriesAcrossCalls) {
     run_form(*gpu, Form::Recurrent, part, in, rows.data() + t0 * in.row_stride, g.data() + t0 * whole.n_v_heads,
              beta.data() + t0 * whole.n_v_heads, state_split.data(), out_split.data() + t0 * per_token);
   }
-  // The same kernel runs both ways, so the results agree to the bit.
-  expect_close(to_host(*gpu, out_split), to_host(*gpu, out_once), 0.0, 0.0, "split calls out");
-  expect_close(to_host(*gpu, state_split), to_host(*gpu, state_once), 0.0, 0.0, "split calls state");
+  // One chunked call (the chunked kernel from 16 tokens on) and two recurrent calls agree up to
+  // rounding.
+  expect_close(to_host(*gpu, out_split), to_host(*gpu, out_once), kRelTol, kAbsTol, "split calls out");
+  expect_close(to_host(*gpu, state_split), to_host(*gpu, state_once), kRelTol, kAbsTol, "split calls state");
 }
 
 TEST_F(CudaDeltaNet, RejectsHeadDimAbove128) {

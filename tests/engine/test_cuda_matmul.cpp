@@ -164,6 +164,11 @@ TEST_F(CudaMatmulTest, Q4_K) { check_type(TensorType::Q4_K, kBlock256Shapes); }
 TEST_F(CudaMatmulTest, Q5_K) { check_type(TensorType::Q5_K, kBlock256Shapes); }
 TEST_F(CudaMatmulTest, Q6_K) { check_type(TensorType::Q6_K, kBlock256Shapes); }
 TEST_F(CudaMatmulTest, IQ4_XS) { check_type(TensorType::IQ4_XS, kBlock256Shapes); }
+// The 32-value legacy types (GEMV v1 and the cuBLAS path); the tiny-quant fixture has Q5_0.
+TEST_F(CudaMatmulTest, Q4_0) { check_type(TensorType::Q4_0, kBlock32Shapes); }
+TEST_F(CudaMatmulTest, Q4_1) { check_type(TensorType::Q4_1, kBlock32Shapes); }
+TEST_F(CudaMatmulTest, Q5_0) { check_type(TensorType::Q5_0, kBlock32Shapes); }
+TEST_F(CudaMatmulTest, Q5_1) { check_type(TensorType::Q5_1, kBlock32Shapes); }
 
 // A row range of a larger matrix (the gate / up halves of a fused tensor): the view starts
 // mid-allocation, at an odd offset for Q8_0 rows of 34·3 bytes.

@@ -45,10 +45,10 @@ int64_t calls_of(const OpProfile& p, std::string_view op) {
 
 // Matrix products of one single-token trunk step: delta-net layers qkv, gate, beta, alpha, out;
 // attention layers q, k, v, out; per layer a SwiGLU FFN (gate, up, down) or, for MoE, the router,
-// the shared expert (3) and its gate, and K routed experts (3 each); plus the LM head.
+// the shared expert (3) and its gate (the routed experts are matmul_experts calls); plus the LM head.
 int64_t matmuls_per_decode_step(const ModelConfig& c) {
   const int64_t attn = c.n_full_attention_layers(), delta = c.n_layer - attn;
-  const int64_t ffn = c.is_moe() ? 1 + 3 + 1 + 3 * c.n_expert_used : 3;
+  const int64_t ffn = c.is_moe() ? 1 + 3 + 1 : 3;
   return 5 * delta + 4 * attn + ffn * c.n_layer + 1;
 }
 
@@ -98,7 +98,11 @@ TEST(OpProfiler, CountsOneDecodeStepAsTheModelStructureImplies) {
     EXPECT_EQ(calls_of(p, "delta_rule_chunked"), 0);
     EXPECT_EQ(calls_of(p, "rmsnorm"), 2 * c.n_layer + 1);
     EXPECT_EQ(calls_of(p, "add"), 2 * c.n_layer);
-    EXPECT_EQ(calls_of(p, "moe_route"), c.is_moe() ? c.n_layer : 0);
+    // A decode step keeps the MoE routing on the backend: gate, up and down of the routed experts.
+    EXPECT_EQ(calls_of(p, "moe_route"), 0);
+    EXPECT_EQ(calls_of(p, "moe_route_device"), c.is_moe() ? c.n_layer : 0);
+    EXPECT_EQ(calls_of(p, "matmul_experts"), c.is_moe() ? 3 * c.n_layer : 0);
+    EXPECT_EQ(calls_of(p, "moe_combine"), c.is_moe() ? c.n_layer : 0);
 
     // One row per weight role and shape: the FFN's up projection is called once per layer.
     const std::string up = c.is_moe() ? "ffn_up_shexp " : "ffn_up ";

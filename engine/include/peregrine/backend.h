@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "peregrine/activation_mode.h"
+#include "peregrine/logit_select.h"
 #include "peregrine/tensor_type.h"
 
 namespace peregrine {
@@ -86,6 +87,17 @@ struct RopeParams {
   // extra). For text tokens time = height = width = the position and the extra stream is 0, so a
   // pair that falls into the extra stream is not rotated. Empty: every pair uses the position.
   std::vector<int32_t> sections;
+};
+
+// The experts of a stacked 3-D expert tensor as matrices: expert e is stacked.rows(e·stride,
+// rows). stride is rows for a plain stack, 2·rows for one half of a fused gate_up tensor (whose
+// view then starts at that half's first row).
+struct ExpertsView {
+  WeightView stacked;
+  int64_t rows = 0;    // output rows of one expert
+  int64_t stride = 0;  // rows from one expert's first row to the next one's
+  int64_t count() const { return rows > 0 && stride > 0 ? (stacked.n_out - rows) / stride + 1 : 0; }
+  WeightView expert(int64_t e) const { return stacked.rows(e * stride, rows); }
 };
 
 // Head counts of a gated delta-net layer.
@@ -230,6 +242,48 @@ class Backend {
                                 int64_t n, float* y) = 0;
   // x[t] *= sigmoid(gate_logit[t]) for n_tokens rows of n values (the shared expert's gate).
   virtual void scale_rows_sigmoid(float* x, const float* gate_logit, int64_t n_tokens, int64_t n) = 0;
+
+  // ---- MoE with the routing kept in backend memory (decode, verify: a few tokens) ----
+  // The defaults (backend_moe_defaults.cpp) work on any backend through the ops above, with a
+  // host round trip; the CPU and CUDA backends override them.
+  // moe_route with expert_ids / weights ([T][k]) in backend memory; nothing comes back to the host.
+  virtual void moe_route_device(const float* logits, int64_t n_tokens, int64_t n_expert, int64_t k,
+                                int32_t* expert_ids, float* weights);
+  // For every token t and slot j: y[t][j] = expert ids[t][j] · x_row, x_row = x[t] (x: [T][n_in])
+  // or x[t][j] when x_per_slot (x: [T][k][n_in]); y: [T][k][w.rows]. ids: backend memory [T][k],
+  // distinct experts within a token. Each output equals matmul over that expert's rows (same
+  // arithmetic as the backend's matmul for one token; a backend may read each selected expert's
+  // weights once for all tokens that chose it).
+  virtual void matmul_experts(const ExpertsView& w, const int32_t* ids, int64_t n_tokens, int64_t k, const float* x,
+                              bool x_per_slot, float* y);
+  // out[t] += Σ_j weights[t][j] · expert_out[t][j] over rows of n values, the slots added one
+  // at a time in ascending expert id (ids[t][j]) — the order of scatter_add_rows over experts
+  // 0..E-1, so the result equals the host-grouped path's bit for bit where the products do.
+  // ids, weights: backend memory [T][k]; expert_out: [T][k][n].
+  virtual void moe_combine(const float* expert_out, const int32_t* ids, const float* weights, int64_t n_tokens,
+                           int64_t k, int64_t n, float* out);
+
+  // ---- sampling next to the logits (logit_select.h: the host reference they must equal) ----
+  // apply_logit_penalties on one row of n logits in backend memory (ids and subtract values are
+  // host spans). The default downloads the row, applies the penalties on the host and uploads it.
+  virtual void penalize_logits(float* row, int64_t n, const LogitPenalties& penalties) {
+    if (penalties.empty()) return;
+    std::vector<float> host(static_cast<size_t>(n));
+    download(host.data(), row, host.size() * sizeof(float));
+    apply_logit_penalties(host.data(), penalties);
+    upload(row, host.data(), host.size() * sizeof(float));
+  }
+  // Per row r < n_rows (starting at x + r·row_stride): select_top_k over its first n_valid values
+  // with 1 <= k <= kMaxLogitCandidates, into ids / values [n_rows][k] in host memory, so only the
+  // candidates reach the host. The default downloads each row and selects on the host.
+  virtual void top_k_rows(const float* x, int64_t n_rows, int64_t row_stride, int64_t n_valid, int64_t k,
+                          int32_t* ids, float* values) {
+    std::vector<float> host(static_cast<size_t>(n_valid));
+    for (int64_t r = 0; r < n_rows; ++r) {
+      download(host.data(), x + r * row_stride, host.size() * sizeof(float));
+      select_top_k(host.data(), n_valid, k, ids + r * k, values + r * k);
+    }
+  }
 };
 
 // An array of T in a backend's memory, owned: released when destroyed. Movable, not copyable.

@@ -27,12 +27,18 @@ class GgufFile;
 // recurrent form for one token (decode). The other two force one form (tests compare them).
 enum class DeltaRuleMode { Auto, Recurrent, Chunked };
 
+// How MoE layers run their routed experts. Auto: steps of up to 9 tokens (decode, MTP verify,
+// drafts) keep the routing in backend memory (no host round trip per layer), longer steps group
+// the tokens per expert on the host. Grouped: always the host-grouped path (tests compare them).
+enum class MoeRoutingMode { Auto, Grouped };
+
 struct ModelOptions {
   int64_t context_length = 4096;  // positions per sequence (KV cache rows); capped by nothing
   int64_t max_batch = 256;        // tokens per forward step; longer inputs are split into steps
   int n_threads = 1;              // CPU backend threads (matrix products split over rows)
   DeltaRuleMode delta_rule = DeltaRuleMode::Auto;
   int64_t delta_chunk = 64;       // chunk length of the chunked delta rule
+  MoeRoutingMode moe_routing = MoeRoutingMode::Auto;
   // Encoding of the attention KV caches (trunk and MTP block): F32, F16 (half the memory, logits
   // within 2e-3 of F32 on the fixtures) or Q8_0 (about a quarter, within 3.2e-2; needs
   // head_dim % 32 == 0).
@@ -70,6 +76,10 @@ enum class SnapshotErrorCode {
   KvType,         // taken with another KV cache type
   Context,        // its positions do not fit this sequence's context
 };
+
+// Which outputs of a sequence Model::top_logits reads: the trunk's (evaluate) or the MTP head's
+// (evaluate_mtp).
+enum class LogitRows { Trunk, Mtp };
 
 // Progress of Model::load while it moves the weights into backend memory: bytes placed so far
 // and the bytes to place in all. Called with (0, total) before the first tensor, after every
@@ -111,6 +121,9 @@ class Sequence {
 
   // Outputs of the last Model::evaluate: logits [rows][n_vocab] (rows = all tokens or the last
   // one) and the final hidden state after output_norm for every token [n_tokens][n_embd].
+  // On a device backend the logits are downloaded by the first logits() / mtp_logits() call
+  // after an evaluate (see Model::evaluate_lazy); the spans stay valid until the next call that
+  // changes the sequence.
   std::span<const float> logits() const;
   std::span<const float> hidden() const;
   // Outputs of the last Model::evaluate_mtp: logits and the rows after shared_head_norm
@@ -183,6 +196,11 @@ class Model {
   std::span<const float> evaluate(Sequence& seq, std::span<const int32_t> tokens, int64_t start,
                                   bool want_all_logits);
 
+  // evaluate without handing the logits to the host: on a device backend they stay in backend
+  // memory, where top_logits reads candidates from them, and seq.logits() downloads them only
+  // when asked (a host backend writes them to the host as evaluate does). Decoding uses this.
+  void evaluate_lazy(Sequence& seq, std::span<const int32_t> tokens, int64_t start, bool want_all_logits);
+
   // Runs the MTP (NextN) head: row i takes tokens[i] and hidden_rows[i] (the trunk's hidden row
   // of the previous position, or the head's own mtp_hidden row when chaining drafts; zeros at
   // position 0) at position start + i. `start` may be at most seq.mtp_n_past() (rewriting the
@@ -191,6 +209,18 @@ class Model {
   std::span<const float> evaluate_mtp(Sequence& seq, std::span<const int32_t> tokens,
                                       std::span<const float> hidden_rows, int64_t start,
                                       bool want_all_logits);
+  // evaluate_mtp with the logits left where they are (as evaluate_lazy).
+  void evaluate_mtp_lazy(Sequence& seq, std::span<const int32_t> tokens, std::span<const float> hidden_rows,
+                         int64_t start, bool want_all_logits);
+
+  // Candidates for sampling without the whole rows: for each of the rows [first_row, first_row +
+  // n_rows) of the last evaluate (LogitRows::Trunk) or evaluate_mtp (Mtp), with `penalties`
+  // applied to a copy of the row first, select_top_k (logit_select.h) over ids < n_valid into
+  // ids / values [n_rows][k], 1 <= k <= kMaxLogitCandidates. Runs on the backend where the rows
+  // are (only the candidates come back), else on the host copy. Throws for rows that the last
+  // call did not keep.
+  void top_logits(Sequence& seq, LogitRows which, int64_t first_row, int64_t n_rows, int64_t k, int64_t n_valid,
+                  const LogitPenalties& penalties, int32_t* ids, float* values);
 
   // Moves the sequence back to `n_past`, which must lie inside the last evaluate call made with
   // delta-net checkpoints (Sequence::set_delta_checkpoints): start < n_past <= seq.n_past().

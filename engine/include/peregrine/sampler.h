@@ -16,6 +16,11 @@
 //   8. draw from the renormalised distribution with the sampler's own std::mt19937_64, so a
 //      given seed and history always give the same ids.
 // Buffers are sized once for the vocabulary, so sampling does not allocate.
+//
+// When the final distribution depends only on the k best penalised logits — greedy (k = 1) or
+// top_k in 1..kMaxLogitCandidates — the sampler asks a LogitsSource that can select candidates
+// where the logits are (a backend) for those k instead of the whole row; the ids, probabilities
+// and random draws are exactly those of the whole-row path.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +30,33 @@
 #include <string_view>
 #include <vector>
 
+#include "peregrine/logit_select.h"
+
 namespace peregrine {
+
+// One row of logits as the sampler reads it: the whole row in host memory, or, for a row that
+// lives elsewhere (backend memory), its best candidates selected there.
+class LogitsSource {
+ public:
+  virtual ~LogitsSource() = default;
+  // The whole row in host memory.
+  virtual std::span<const float> row() = 0;
+  // Whether top_k() may be asked instead of row().
+  virtual bool has_candidates() const { return false; }
+  // select_top_k (logit_select.h) over the first n_valid values of the row with `penalties`
+  // applied first, without changing what row() returns: k ids and values, best first.
+  virtual void top_k(const LogitPenalties& penalties, int64_t n_valid, int64_t k, int32_t* ids, float* values);
+};
+
+// A row already in host memory.
+class HostLogits final : public LogitsSource {
+ public:
+  explicit HostLogits(std::span<const float> row) : row_(row) {}
+  std::span<const float> row() override { return row_; }
+
+ private:
+  std::span<const float> row_;
+};
 
 struct SamplingParams {
   float temperature = 0.0f;         // <= 0: greedy
@@ -76,16 +107,32 @@ class Sampler {
 
   // Picks the next id from one row of n_logits() logits.
   int32_t sample(std::span<const float> logits);
+  int32_t sample(LogitsSource& logits);
 
   // The distribution sample() would draw from for these logits (steps 1–7), most likely
   // first (ties: lower id first), probabilities summing to 1. For greedy parameters it is the
   // single argmax with p = 1. The span stays valid until the next call.
   std::span<const TokenProb> distribution(std::span<const float> logits);
+  std::span<const TokenProb> distribution(LogitsSource& logits);
+
+  // How many candidates a LogitsSource must select for these parameters to decide the next
+  // token (1 for greedy, top_k when it is at most kMaxLogitCandidates), or 0 when every logit
+  // matters (top_k off or larger: the whole row is read).
+  int64_t candidates_needed() const { return candidates_needed_; }
+  // Steps 2–3 for the current history as a list of penalised ids (empty when no penalty is on).
+  // Valid until the next reset() / accept().
+  LogitPenalties penalties();
 
  private:
+  // Fills candidates_ with the final distribution (steps 1–7; greedy: the argmax with p = 1).
+  void choose(LogitsSource& logits);
   void apply_penalties(std::span<const float> logits);
   int32_t argmax() const;
   void build_distribution();
+  // candidates_ from the first n of top_ids_ / top_values_ (best first), scaled by 1 / T.
+  void take_top(int64_t n);
+  // Steps 6–7 and the normalisation over candidates_ (sorted: already best first).
+  void finish_distribution(bool sorted);
 
   SamplingParams params_;
   int32_t n_logits_;
@@ -98,6 +145,11 @@ class Sampler {
   std::vector<int32_t> seen_ids_;      // distinct ids with in_prompt_ or output_count_ set
   std::vector<TokenProb> candidates_;  // working set, then the final distribution
   size_t n_candidates_ = 0;
+  int64_t candidates_needed_ = 0;
+  std::vector<int32_t> top_ids_;       // top-k selections (either path)
+  std::vector<float> top_values_;
+  std::vector<int32_t> penalty_ids_;   // penalties(): the list handed out
+  std::vector<float> penalty_subtract_;
 };
 
 }  // namespace peregrine

@@ -14,6 +14,7 @@
 
 #include "peregrine/model.h"
 #include "peregrine/sampler.h"
+#include "peregrine/sequence_logits.h"
 
 namespace peregrine {
 
@@ -43,7 +44,11 @@ class TargetDistribution {
   virtual ~TargetDistribution() = default;
   virtual bool greedy() const = 0;
   // Most likely first, summing to 1 (greedy: the argmax with p = 1). Valid until the next call.
-  virtual std::span<const TokenProb> distribution(std::span<const float> logits) = 0;
+  virtual std::span<const TokenProb> distribution(LogitsSource& logits) = 0;
+  std::span<const TokenProb> distribution(std::span<const float> logits) {
+    HostLogits row(logits);
+    return distribution(row);
+  }
   virtual void record(int32_t id) = 0;  // the token became part of the output (penalties)
   virtual double uniform() = 0;         // a draw from [0, 1)
 };
@@ -55,9 +60,8 @@ class SamplerTarget final : public TargetDistribution {
  public:
   explicit SamplerTarget(Sampler& sampler);
   bool greedy() const override { return sampler_.params().is_greedy(); }
-  std::span<const TokenProb> distribution(std::span<const float> logits) override {
-    return sampler_.distribution(logits);
-  }
+  using TargetDistribution::distribution;
+  std::span<const TokenProb> distribution(LogitsSource& logits) override { return sampler_.distribution(logits); }
   void record(int32_t id) override { sampler_.accept(id); }
   double uniform() override { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); }
 
@@ -132,6 +136,8 @@ class SpeculativeDecoder {
   std::vector<int32_t> drafts_, batch_;
   std::vector<std::vector<TokenProb>> q_;
   std::vector<double> residual_;  // scratch of judge_draft
+  // The verify pass's rows and the head's draft row, read as candidates where the model keeps them.
+  SequenceLogits trunk_rows_, mtp_rows_;
   int64_t step_start_ = 0;   // position of `last` in the last step
   int step_evaluated_ = 0;   // tokens of the last step that were evaluated (1 + accepted)
 

@@ -10,6 +10,7 @@
 #include "peregrine/error.h"
 #include "peregrine/log.h"
 #include "peregrine/sampler.h"
+#include "peregrine/sequence_logits.h"
 #include "peregrine/speculative.h"
 
 namespace peregrine {
@@ -163,13 +164,15 @@ event::Done GenerationLoop::run_unchecked(std::span<const int32_t> prompt, const
 
   // Prefill in steps of max_batch so a cancel does not wait for a long prompt.
   const int64_t step = std::max<int64_t>(1, model_.options().max_batch);
-  std::span<const float> logits;
+  // The last row of the latest trunk call, read as candidates where the model keeps it.
+  SequenceLogits logits(model_, sequence_, LogitRows::Trunk);
   const Clock::time_point t_prefill = Clock::now();
   for (int64_t i = reused; i < static_cast<int64_t>(prompt.size()); i += step) {
     if (is_cancelled()) return finish(StopReason::Cancelled);
     const int64_t n = std::min<int64_t>(step, static_cast<int64_t>(prompt.size()) - i);
     auto chunk = prompt.subspan(static_cast<size_t>(i), static_cast<size_t>(n));
-    logits = model_.evaluate(sequence_, chunk, sequence_.n_past(), false);
+    model_.evaluate_lazy(sequence_, chunk, sequence_.n_past(), false);
+    logits.refresh(1);
     if (spec) spec->observe(chunk);
     history_.insert(history_.end(), chunk.begin(), chunk.end());
   }
@@ -200,7 +203,7 @@ event::Done GenerationLoop::run_unchecked(std::span<const int32_t> prompt, const
   bool stopped_by_text = false;
   while (done.generated_tokens < request.max_tokens) {
     const bool from_step = spec && done.generated_tokens > 0;
-    const int32_t id = from_step ? queue[used++] : sampler.sample(logits.last(static_cast<size_t>(n_vocab)));
+    const int32_t id = from_step ? queue[used++] : sampler.sample(logits);
     ++done.generated_tokens;
     const Clock::time_point now = Clock::now();
     if (done.generated_tokens == 1) {
@@ -230,7 +233,8 @@ event::Done GenerationLoop::run_unchecked(std::span<const int32_t> prompt, const
       break;
     }
     if (!spec) {
-      logits = model_.evaluate(sequence_, std::span<const int32_t>(&id, 1), sequence_.n_past(), false);
+      model_.evaluate_lazy(sequence_, std::span<const int32_t>(&id, 1), sequence_.n_past(), false);
+      logits.refresh(1);
       history_.push_back(id);
     } else if (used == queue.size()) {
       SpeculativeStep s = spec->step(id, *target, callbacks.cancelled);

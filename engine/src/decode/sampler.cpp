@@ -58,6 +58,10 @@ void SamplingParams::validate() const {
     fail(fmt::format("repetition_penalty {} must be > 0 (1 = off)", repetition_penalty));
 }
 
+void LogitsSource::top_k(const LogitPenalties&, int64_t, int64_t, int32_t*, float*) {
+  throw Error("sampler: this logits source has no candidate selection (only the whole row)");
+}
+
 Sampler::Sampler(const SamplingParams& params, int32_t n_logits, int32_t valid_vocab)
     : params_(params), n_logits_(n_logits), valid_vocab_(valid_vocab), rng_(params.seed) {
   params_.validate();
@@ -68,6 +72,15 @@ Sampler::Sampler(const SamplingParams& params, int32_t n_logits, int32_t valid_v
   output_count_.assign(static_cast<size_t>(valid_vocab), 0);
   seen_ids_.reserve(static_cast<size_t>(valid_vocab));
   candidates_.resize(static_cast<size_t>(valid_vocab));
+  penalty_ids_.reserve(static_cast<size_t>(valid_vocab));
+  penalty_subtract_.reserve(static_cast<size_t>(valid_vocab));
+  // Top-k below the vocabulary is a selection (build_distribution); greedy needs only the argmax.
+  const bool top_k_selects = params_.top_k > 0 && params_.top_k < valid_vocab;
+  if (params_.is_greedy()) candidates_needed_ = 1;
+  else if (top_k_selects && params_.top_k <= kMaxLogitCandidates) candidates_needed_ = params_.top_k;
+  const size_t top = top_k_selects ? static_cast<size_t>(params_.top_k) : 1;
+  top_ids_.resize(top);
+  top_values_.resize(top);
 }
 
 void Sampler::reset(std::span<const int32_t> prompt) {
@@ -91,19 +104,28 @@ void Sampler::accept(int32_t id) {
   ++output_count_[id];
 }
 
+LogitPenalties Sampler::penalties() {
+  penalty_ids_.clear();
+  penalty_subtract_.clear();
+  const float rep = params_.repetition_penalty;
+  const float presence = params_.presence_penalty;
+  const float frequency = params_.frequency_penalty;
+  if (rep == 1.0f && presence == 0.0f && frequency == 0.0f) return {};
+  for (int32_t id : seen_ids_) {
+    const int32_t n = output_count_[id];
+    if (rep == 1.0f && n == 0) continue;  // a prompt-only id: nothing changes it
+    penalty_ids_.push_back(id);
+    // x − 0 == x for every float, so ids without a count may subtract 0.
+    penalty_subtract_.push_back(n > 0 ? presence + frequency * static_cast<float>(n) : 0.0f);
+  }
+  return {rep, penalty_ids_, penalty_subtract_};
+}
+
 void Sampler::apply_penalties(std::span<const float> logits) {
   if (static_cast<int64_t>(logits.size()) != n_logits_)
     throw Error(fmt::format("sampler: a logits row has {} values, expected {}", logits.size(), n_logits_));
   std::copy_n(logits.begin(), valid_vocab_, work_.begin());
-  const float rep = params_.repetition_penalty;
-  const float presence = params_.presence_penalty;
-  const float frequency = params_.frequency_penalty;
-  if (rep == 1.0f && presence == 0.0f && frequency == 0.0f) return;
-  for (int32_t id : seen_ids_) {
-    float& x = work_[id];
-    if (rep != 1.0f) x = x > 0.0f ? x / rep : x * rep;
-    if (const int32_t n = output_count_[id]; n > 0) x -= presence + frequency * static_cast<float>(n);
-  }
+  apply_logit_penalties(work_.data(), penalties());
 }
 
 int32_t Sampler::argmax() const {
@@ -121,40 +143,32 @@ int32_t Sampler::argmax() const {
   return best;
 }
 
+void Sampler::take_top(int64_t n) {
+  // Scaled after choosing: T > 0 keeps the order.
+  const double inv_t = 1.0 / static_cast<double>(params_.temperature);
+  for (int64_t i = 0; i < n; ++i) candidates_[i] = {top_ids_[i], static_cast<double>(top_values_[i]) * inv_t};
+  n_candidates_ = static_cast<size_t>(n);
+}
+
 void Sampler::build_distribution() {
+  if (params_.top_k > 0 && params_.top_k < valid_vocab_) {
+    // The same selection a candidate source runs (logit_select.h), here over the host row.
+    take_top(select_top_k(work_.data(), valid_vocab_, params_.top_k, top_ids_.data(), top_values_.data()));
+    finish_distribution(true);
+    return;
+  }
   const double inv_t = 1.0 / static_cast<double>(params_.temperature);
   const float neg_inf = -std::numeric_limits<float>::infinity();
   n_candidates_ = 0;
-  bool sorted = false;
-  if (params_.top_k > 0 && params_.top_k < valid_vocab_) {
-    // One pass with a heap of the k best (worst on top): most ids lose against the top at once,
-    // which is far cheaper than gathering and partitioning the whole vocabulary.
-    const size_t k = static_cast<size_t>(params_.top_k);
-    auto first = candidates_.begin();
-    for (int32_t i = 0; i < valid_vocab_; ++i) {
-      const float x = work_[i];
-      if (!(x > neg_inf)) continue;  // -inf (masked) and NaN
-      const TokenProb t{i, static_cast<double>(x)};
-      if (n_candidates_ < k) {
-        candidates_[n_candidates_++] = t;
-        std::push_heap(first, first + static_cast<std::ptrdiff_t>(n_candidates_), better);
-      } else if (better(t, candidates_[0])) {
-        std::pop_heap(first, first + static_cast<std::ptrdiff_t>(k), better);
-        candidates_[k - 1] = t;
-        std::push_heap(first, first + static_cast<std::ptrdiff_t>(k), better);
-      }
-    }
-    std::sort_heap(first, first + static_cast<std::ptrdiff_t>(n_candidates_), better);
-    // sort_heap with `better` leaves the best first; scale after choosing (T > 0 keeps the order).
-    for (size_t i = 0; i < n_candidates_; ++i) candidates_[i].p *= inv_t;
-    sorted = true;
-  } else {
-    for (int32_t i = 0; i < valid_vocab_; ++i) {
-      const float x = work_[i];
-      if (!(x > neg_inf)) continue;
-      candidates_[n_candidates_++] = {i, static_cast<double>(x) * inv_t};
-    }
+  for (int32_t i = 0; i < valid_vocab_; ++i) {
+    const float x = work_[i];
+    if (!(x > neg_inf)) continue;  // -inf (masked) and NaN
+    candidates_[n_candidates_++] = {i, static_cast<double>(x) * inv_t};
   }
+  finish_distribution(false);
+}
+
+void Sampler::finish_distribution(bool sorted) {
   if (n_candidates_ == 0) throw Error("sampler: every logit is -inf or NaN, nothing can be sampled");
   double max_logit = -std::numeric_limits<double>::infinity();
   for (size_t i = 0; i < n_candidates_; ++i) max_logit = std::max(max_logit, candidates_[i].p);
@@ -208,23 +222,51 @@ void Sampler::build_distribution() {
   for (size_t i = 0; i < n_candidates_; ++i) candidates_[i].p /= z;
 }
 
-std::span<const TokenProb> Sampler::distribution(std::span<const float> logits) {
-  apply_penalties(logits);
+void Sampler::choose(LogitsSource& logits) {
+  if (candidates_needed_ > 0 && logits.has_candidates()) {
+    const int64_t k = candidates_needed_;
+    logits.top_k(penalties(), valid_vocab_, k, top_ids_.data(), top_values_.data());
+    int64_t n = 0;
+    while (n < k && top_ids_[n] >= 0) ++n;
+    if (n == 0) throw Error("sampler: every logit is -inf or NaN, nothing can be sampled");
+    if (params_.is_greedy()) {
+      candidates_[0] = {top_ids_[0], 1.0};
+      n_candidates_ = 1;
+      return;
+    }
+    take_top(n);
+    finish_distribution(true);
+    return;
+  }
+  apply_penalties(logits.row());
   if (params_.is_greedy()) {
     candidates_[0] = {argmax(), 1.0};
     n_candidates_ = 1;
-  } else {
-    build_distribution();
-    // Probabilities keep the logit order, so sorting by p equals sorting by logit.
-    std::sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(n_candidates_), better);
+    return;
   }
+  build_distribution();
+}
+
+std::span<const TokenProb> Sampler::distribution(std::span<const float> logits) {
+  HostLogits row(logits);
+  return distribution(row);
+}
+
+std::span<const TokenProb> Sampler::distribution(LogitsSource& logits) {
+  choose(logits);
+  // Probabilities keep the logit order, so sorting by p equals sorting by logit.
+  std::sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(n_candidates_), better);
   return {candidates_.data(), n_candidates_};
 }
 
 int32_t Sampler::sample(std::span<const float> logits) {
-  apply_penalties(logits);
-  if (params_.is_greedy()) return argmax();
-  build_distribution();
+  HostLogits row(logits);
+  return sample(row);
+}
+
+int32_t Sampler::sample(LogitsSource& logits) {
+  choose(logits);
+  if (params_.is_greedy()) return candidates_[0].id;
   // 53 random bits -> u in [0, 1): the same on every standard library (unlike the
   // std::uniform_real_distribution algorithms, which are implementation-defined).
   const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53;

@@ -26,7 +26,11 @@ constexpr size_t kMaxPending = 64;  // flush the head's cache after this many pl
 }  // namespace
 
 SpeculativeDecoder::SpeculativeDecoder(Model& model, Sequence& sequence, const SpeculativeOptions& options)
-    : model_(model), seq_(sequence), options_(options) {
+    : model_(model),
+      seq_(sequence),
+      options_(options),
+      trunk_rows_(model, sequence, LogitRows::Trunk),
+      mtp_rows_(model, sequence, LogitRows::Mtp) {
   const ModelConfig& c = model.config();
   n_embd_ = c.n_embd;
   n_vocab_ = c.n_vocab;
@@ -93,7 +97,8 @@ void SpeculativeDecoder::flush_mtp(int32_t last) {
     pending_hidden_.insert(pending_hidden_.end(), h_last_.begin(), h_last_.end());
   }
   if (pending_tokens_.empty()) return;
-  model_.evaluate_mtp(seq_, pending_tokens_, pending_hidden_, mtp_fill_, false);
+  model_.evaluate_mtp_lazy(seq_, pending_tokens_, pending_hidden_, mtp_fill_, false);
+  mtp_rows_.refresh(1);
   mtp_fill_ += static_cast<int64_t>(pending_tokens_.size());
   pending_tokens_.clear();
   pending_hidden_.clear();
@@ -112,9 +117,10 @@ int SpeculativeDecoder::draft(int32_t last, int k, TargetDistribution& target,
       // pending rows) is the next input.
       const std::span<const float> prev = seq_.mtp_hidden().last(static_cast<size_t>(n_embd_));
       chain_hidden_.assign(prev.begin(), prev.end());
-      model_.evaluate_mtp(seq_, std::span<const int32_t>(&drafts_.back(), 1), chain_hidden_, P + i, false);
+      model_.evaluate_mtp_lazy(seq_, std::span<const int32_t>(&drafts_.back(), 1), chain_hidden_, P + i, false);
+      mtp_rows_.refresh(1);
     }
-    const auto q = target.distribution(seq_.mtp_logits());
+    const auto q = target.distribution(mtp_rows_);
     q_[i].assign(q.begin(), q.end());
     drafts_.push_back(target.greedy() ? q.front().id : draw(q, target.uniform()));
   }
@@ -154,14 +160,16 @@ SpeculativeStep SpeculativeDecoder::step(int32_t last, TargetDistribution& targe
   const Clock::time_point t_verify = Clock::now();
   batch_.assign(1, last);
   batch_.insert(batch_.end(), drafts_.begin(), drafts_.begin() + k);
-  const std::span<const float> logits = model_.evaluate(seq_, batch_, P, k > 0);
+  model_.evaluate_lazy(seq_, batch_, P, k > 0);
+  trunk_rows_.refresh(k > 0 ? k + 1 : 1);
   const double verify_ms = ms_since(t_verify);
 
   // Accept.
   const Clock::time_point t_sample = Clock::now();
   int a = 0;
   for (; a < k; ++a) {
-    const auto p = target.distribution(logits.subspan(a * n_vocab_, n_vocab_));
+    trunk_rows_.select(a);
+    const auto p = target.distribution(trunk_rows_);
     const DraftVerdict v = target.greedy()
                                ? judge_draft_greedy(p, drafts_[a])
                                : judge_draft(p, q_[a], drafts_[a], target.uniform(), target.uniform(), residual_);
@@ -170,7 +178,8 @@ SpeculativeStep SpeculativeDecoder::step(int32_t last, TargetDistribution& targe
     if (!v.accepted) break;
   }
   if (a == k) {  // every draft accepted: the bonus token from the last row
-    const auto p = target.distribution(logits.subspan(k > 0 ? k * n_vocab_ : 0, n_vocab_));
+    trunk_rows_.select(k);
+    const auto p = target.distribution(trunk_rows_);
     const int32_t id = target.greedy() ? p.front().id : draw(p, target.uniform());
     result.tokens.push_back(id);
     target.record(id);

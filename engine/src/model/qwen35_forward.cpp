@@ -46,6 +46,13 @@ Qwen35Forward::Qwen35Forward(Backend& backend, const ModelConfig& c, const Qwen3
   router_.reset(be, T * std::max<int64_t>(1, c.n_expert));
   shexp_gate_.reset(be, T);
   mtp_cat_.reset(be, T * 2 * n);
+  if (c.is_moe()) {
+    const int64_t slots = std::min(T, kBackendRoutedTokens) * k;
+    for (auto* v : {&slot_gate_, &slot_up_, &slot_act_}) v->reset(be, slots * c.n_ff_expert);
+    slot_out_.reset(be, slots * n);
+    slot_weights_.reset(be, slots);
+    slot_ids_.reset(be, slots);
+  }
   positions_.resize(T);
   route_w_.resize(T * k);
   route_ids_.resize(T * k);
@@ -60,7 +67,10 @@ uint64_t Qwen35Forward::scratch_bytes(const ModelConfig& c, int64_t T) {
                          2 * T * c.n_head_kv * c.head_dim + T * c.n_head * c.head_dim + 3 * T * n_ff +
                          T * std::max<int64_t>(1, c.n_expert) + T + 2 * T * c.n_embd +
                          c.n_vocab;  // logits of one row (all-logits steps grow it)
-  return static_cast<uint64_t>(values) * sizeof(float);
+  // Backend-routed MoE: gate, up, act and down outputs per slot, plus ids and weights.
+  const int64_t slots = c.is_moe() ? std::min(T, kBackendRoutedTokens) * std::max<int64_t>(1, c.n_expert_used) : 0;
+  const int64_t moe_values = slots * (3 * c.n_ff_expert + c.n_embd + 2);
+  return static_cast<uint64_t>(values + moe_values) * sizeof(float);
 }
 
 void Qwen35Forward::embed(const WeightView& table, std::span<const int32_t> tokens, float* dst) {
@@ -254,19 +264,41 @@ void Qwen35Forward::swiglu_ffn(const WeightView& gate, const WeightView& up, con
 }
 
 void Qwen35Forward::moe_ffn(const FfnWeights& w, const float* in, float* out, RoutingCapture* routing, int64_t T) {
-  const int64_t n = c_.n_embd, E = c_.n_expert, K = c_.n_expert_used, ff = c_.n_ff_expert;
+  const int64_t n = c_.n_embd;
 
-  // Router: softmax over all experts, top-k, renormalised to sum to 1 (no further scale).
+  // Router logits; the routing itself (softmax over all experts, top-k, renormalised to sum to 1,
+  // no further scale) is the first step of either expert path.
   be_.matmul(w.router, in, router_.data(), T);
-  be_.moe_route(router_.data(), T, E, K, route_ids_.data(), route_w_.data());
 
   // Shared expert, scaled by its own sigmoid gate: out = sigmoid(g·h) · down(silu(gate·h) ⊙ up·h).
   swiglu_ffn(w.shexp_gate, w.shexp_up, w.shexp_down, in, out, T);
   be_.matmul(w.shexp_gate_inp, in, shexp_gate_.data(), T);
   be_.scale_rows_sigmoid(out, shexp_gate_.data(), T, n);
-  if (routing) record_routing(*routing, T);
 
-  // Routed experts: each expert runs once over the tokens that picked it.
+  if (route_on_backend(T))
+    routed_experts_on_backend(w, in, out, routing, T);
+  else
+    routed_experts_grouped(w, in, out, routing, T);
+  if (routing) {
+    for (auto [dst, src] : {std::pair{&routing->ffn_inputs, in}, {&routing->ffn_outputs, static_cast<const float*>(out)}}) {
+      const size_t at = dst->size();
+      dst->resize(at + T * n);
+      be_.download(dst->data() + at, src, T * n * sizeof(float));
+    }
+  }
+}
+
+bool Qwen35Forward::route_on_backend(int64_t T) const {
+  return options_.moe_routing == MoeRoutingMode::Auto && T <= kBackendRoutedTokens;  // slot scratch fits
+}
+
+// Long steps: the routing comes to the host (one round trip per layer, negligible next to the
+// step) and each expert runs once over the tokens that picked it.
+void Qwen35Forward::routed_experts_grouped(const FfnWeights& w, const float* in, float* out, RoutingCapture* routing,
+                                           int64_t T) {
+  const int64_t n = c_.n_embd, E = c_.n_expert, K = c_.n_expert_used, ff = c_.n_ff_expert;
+  be_.moe_route(router_.data(), T, E, K, route_ids_.data(), route_w_.data());
+  if (routing) record_routing(*routing, T);
   for (int64_t e = 0; e < E; ++e) {
     int64_t m = 0;
     for (int64_t t = 0; t < T; ++t)
@@ -282,13 +314,28 @@ void Qwen35Forward::moe_ffn(const FfnWeights& w, const float* in, float* out, Ro
                w.down_exps.rows(e * n, n), expert_x_.data(), expert_out_.data(), m);
     be_.scatter_add_rows(expert_out_.data(), rows, std::span<const float>(expert_row_w_.data(), m), n, out);
   }
+}
+
+// Decode and verify steps: routing, expert products and the weighted sum all read the expert ids
+// from backend memory; each selected expert's weights are read once per step. The host sees the
+// routing only when a capture asks for it.
+void Qwen35Forward::routed_experts_on_backend(const FfnWeights& w, const float* in, float* out,
+                                              RoutingCapture* routing, int64_t T) {
+  const int64_t n = c_.n_embd, E = c_.n_expert, K = c_.n_expert_used, ff = c_.n_ff_expert;
+  int32_t* ids = slot_ids_.data();
+  float* weights = slot_weights_.data();
+  be_.moe_route_device(router_.data(), T, E, K, ids, weights);
   if (routing) {
-    for (auto [dst, src] : {std::pair{&routing->ffn_inputs, in}, {&routing->ffn_outputs, static_cast<const float*>(out)}}) {
-      const size_t at = dst->size();
-      dst->resize(at + T * n);
-      be_.download(dst->data() + at, src, T * n * sizeof(float));
-    }
+    be_.download(route_ids_.data(), ids, T * K * sizeof(int32_t));
+    be_.download(route_w_.data(), weights, T * K * sizeof(float));
+    record_routing(*routing, T);
   }
+  const ExpertsView gate{w.gate_exps, ff, w.exps_stride}, up{w.up_exps, ff, w.exps_stride}, down{w.down_exps, n, n};
+  be_.matmul_experts(gate, ids, T, K, in, false, slot_gate_.data());
+  be_.matmul_experts(up, ids, T, K, in, false, slot_up_.data());
+  be_.swiglu(slot_gate_.data(), slot_up_.data(), slot_act_.data(), T * K * ff);
+  be_.matmul_experts(down, ids, T, K, slot_act_.data(), true, slot_out_.data());
+  be_.moe_combine(slot_out_.data(), ids, weights, T, K, n, out);
 }
 
 void Qwen35Forward::record_routing(RoutingCapture& r, int64_t T) {

@@ -32,6 +32,10 @@ class Qwen35Forward {
   void mtp_step(Sequence::Impl& seq, std::span<const int32_t> tokens, const float* hidden_in, int64_t start,
                 const StepOutputs& out);
 
+  // Steps of up to this many tokens (decode, MTP verify, drafts) keep the MoE routing in backend
+  // memory (no host round trip per MoE layer); longer steps group tokens per expert on the host.
+  static constexpr int64_t kBackendRoutedTokens = 9;
+
   // Backend memory the scratch takes for a configuration (load-time budgets).
   static uint64_t scratch_bytes(const ModelConfig& config, int64_t max_batch);
 
@@ -45,6 +49,12 @@ class Qwen35Forward {
   void swiglu_ffn(const WeightView& gate, const WeightView& up, const WeightView& down, const float* in, float* out,
                   int64_t T);
   void moe_ffn(const FfnWeights& w, const float* in, float* out, RoutingCapture* routing, int64_t T);
+  // The routed experts of moe_ffn: grouped per expert on the host (long steps), or with the
+  // routing left in backend memory (steps of at most kBackendRoutedTokens tokens).
+  void routed_experts_grouped(const FfnWeights& w, const float* in, float* out, RoutingCapture* routing, int64_t T);
+  void routed_experts_on_backend(const FfnWeights& w, const float* in, float* out, RoutingCapture* routing,
+                                 int64_t T);
+  bool route_on_backend(int64_t T) const;
   // The final norm, the LM head and the hand-over of hidden rows and logits to the host.
   void finish(const FloatParam& norm, const WeightView& head, int64_t T, const StepOutputs& out);
   // Embedding rows of `tokens` into dst (backend memory). The table is a host view (see
@@ -68,6 +78,9 @@ class Qwen35Forward {
   Scratch ff_gate_, ff_up_, ff_act_;              // dense FFN / shared expert
   Scratch router_, expert_x_, expert_out_, shexp_gate_;  // MoE
   Scratch mtp_cat_;                               // [e ; h]
+  // Backend-routed MoE, [min(max_batch, kBackendRoutedTokens)][k][width] each.
+  Scratch slot_gate_, slot_up_, slot_act_, slot_out_, slot_weights_;
+  BackendArray<int32_t> slot_ids_;
   Scratch hidden_out_, logits_out_;               // the step's results before they go to the host
   // Host side: positions, the routing the model reads back, embedding rows being uploaded.
   std::vector<int32_t> positions_;

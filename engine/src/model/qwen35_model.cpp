@@ -85,7 +85,58 @@ struct Model::Impl {
   Qwen35Weights weights;
   Qwen35Forward forward;
   uint64_t fingerprint;
+
+  // ---- logits in backend memory (device backends; backend_logits.h) ----
+  // Where a call's `rows` logits rows go: true when they stay in backend memory; otherwise the
+  // host vector receives them (a host backend writes there itself; a device backend downloads
+  // a long all-logits call step by step rather than hold N · n_vocab floats).
+  bool keeps_logits(int64_t rows) const { return !backend->host_memory() && rows <= options.max_batch; }
+  void begin_logits(BackendLogits& out, std::vector<float>& host, int64_t rows);
+  // The LM head over `rows` hidden rows of a finished step (host, after the final norm) into
+  // backend row `out_row`, and down to host row `out_row` unless kept. The forward step hands
+  // its hidden rows to the host; the head runs here, from those rows, so the logits need not:
+  // n_embd floats per row go back up instead of n_vocab coming down.
+  void head_rows(BackendLogits& out, std::vector<float>& host, const WeightView& head, const float* hidden,
+                 int64_t rows, int64_t out_row, bool keep);
+  void end_logits(BackendLogits& out, int64_t rows, bool keep);
+
+  BackendArray<float> head_input;     // the hidden rows head_rows uploads
+  BackendArray<float> penalized_row;  // top_logits: a copy of a row with the penalties applied
+  std::vector<float> host_row;        // top_logits over a host copy
 };
+
+void Model::Impl::begin_logits(BackendLogits& out, std::vector<float>& host, int64_t rows) {
+  const int64_t V = config.n_vocab;
+  out.n_vocab = V;
+  if (keeps_logits(rows)) {
+    host.clear();  // filled by Sequence::logits() when asked for
+  } else {
+    host.resize(rows * V);
+  }
+  if (backend->host_memory()) return;
+  const int64_t capacity = std::min(rows, options.max_batch) * V;  // a step's rows when not kept
+  if (out.rows.size() < capacity) out.rows.reset(*backend, capacity);
+}
+
+void Model::Impl::head_rows(BackendLogits& out, std::vector<float>& host, const WeightView& head,
+                            const float* hidden, int64_t rows, int64_t out_row, bool keep) {
+  const int64_t n = config.n_embd, V = config.n_vocab;
+  if (head_input.size() < rows * n) head_input.reset(*backend, std::max(rows, int64_t{1}) * n);
+  backend->upload(head_input.data(), hidden, rows * n * sizeof(float));
+  float* dst = out.rows.data() + (keep ? out_row * V : 0);
+  backend->matmul(head, head_input.data(), dst, rows);
+  if (!keep) backend->download(host.data() + out_row * V, dst, rows * V * sizeof(float));
+}
+
+void Model::Impl::end_logits(BackendLogits& out, int64_t rows, bool keep) {
+  if (!keep) {
+    out.forget();
+    return;
+  }
+  out.call_rows = out.count = rows;
+  out.first = 0;
+  out.host_stale = true;
+}
 
 namespace {
 
@@ -176,6 +227,7 @@ Sequence Model::new_sequence() const {
 uint64_t Model::fingerprint() const { return impl_->fingerprint; }
 
 void Model::snapshot(const Sequence& seq, std::vector<uint8_t>& out) const {
+  seq.logits();  // the snapshot holds the last logits row: on the host now, if still on the backend
   write_snapshot(seq.impl(), impl_->config, impl_->fingerprint, out);
 }
 
@@ -187,6 +239,8 @@ std::vector<uint8_t> Model::snapshot(const Sequence& seq) const {
 
 void Model::restore(Sequence& seq, std::span<const uint8_t> bytes) const {
   read_snapshot(seq.impl(), impl_->config, impl_->fingerprint, bytes, impl_->file.display_name());
+  seq.impl().backend_logits.forget();  // the restored row is on the host only
+  seq.impl().backend_mtp_logits.forget();
   seq.impl().checkpoint_count = 0;  // the delta-net checkpoints describe the old state
   log::get("model")->debug("restored a {}-byte snapshot: position {}, MTP position {}", bytes.size(), seq.n_past(),
                            seq.mtp_n_past());
@@ -194,6 +248,11 @@ void Model::restore(Sequence& seq, std::span<const uint8_t> bytes) const {
 
 std::span<const float> Model::evaluate(Sequence& sequence, std::span<const int32_t> tokens, int64_t start,
                                        bool want_all_logits) {
+  evaluate_lazy(sequence, tokens, start, want_all_logits);
+  return sequence.logits();
+}
+
+void Model::evaluate_lazy(Sequence& sequence, std::span<const int32_t> tokens, int64_t start, bool want_all_logits) {
   Sequence::Impl& seq = sequence.impl();
   const ModelConfig& c = impl_->config;
   const int64_t N = static_cast<int64_t>(tokens.size()), n = c.n_embd;
@@ -203,7 +262,9 @@ std::span<const float> Model::evaluate(Sequence& sequence, std::span<const int32
                             "moves forward)", start, seq.n_past));
 
   seq.hidden.resize(N * n);
-  seq.logits.resize((want_all_logits ? N : 1) * c.n_vocab);
+  const int64_t rows = want_all_logits ? N : 1;
+  const bool device = !impl_->backend->host_memory(), keep = impl_->keeps_logits(rows);
+  impl_->begin_logits(seq.backend_logits, seq.logits, rows);
   if (seq.capture_layer_inputs) seq.layer_inputs.resize(c.n_layer * N * n);
   for (int64_t il = 0; il < c.n_layer; ++il) seq.routing[il].clear();
   const int64_t B = impl_->options.max_batch;
@@ -219,17 +280,22 @@ std::span<const float> Model::evaluate(Sequence& sequence, std::span<const int32
     StepOutputs out;
     out.hidden = seq.hidden.data() + i * n;
     out.all_logits = want_all_logits;
-    out.logits = want_all_logits ? seq.logits.data() + i * c.n_vocab : (last ? seq.logits.data() : nullptr);
+    // A device backend's logits come from head_rows below instead.
+    if (!device) out.logits = want_all_logits ? seq.logits.data() + i * c.n_vocab : (last ? seq.logits.data() : nullptr);
     if (seq.capture_layer_inputs) {
       out.layer_inputs = seq.layer_inputs.data() + i * n;
       out.layer_stride = N * n;
     }
     impl_->forward.trunk_step(seq, tokens.subspan(i, T), start + i, out);
     seq.n_past = start + i + T;
+    const int64_t step_rows = want_all_logits ? T : (last ? 1 : 0);
+    if (device && step_rows > 0)
+      impl_->head_rows(seq.backend_logits, seq.logits, impl_->weights.output, out.hidden + (T - step_rows) * n,
+                       step_rows, want_all_logits ? i : 0, keep);
   }
+  impl_->end_logits(seq.backend_logits, rows, keep);
   if (seq.record_checkpoints) seq.checkpoint_count = N;
   seq.record_checkpoints = false;
-  return seq.logits;
 }
 
 void Model::rollback(Sequence& sequence, int64_t n_past) const {
@@ -239,11 +305,30 @@ void Model::rollback(Sequence& sequence, int64_t n_past) const {
     throw Error(fmt::format("rollback: position {} is outside the checkpointed positions [{}, {}] of the last "
                             "evaluate (sequence at {}, checkpoint capacity {})",
                             n_past, first, last, seq.n_past, seq.checkpoint_capacity));
+  const bool moves = n_past != seq.n_past;
   seq.rollback(n_past, impl_->config.n_vocab, impl_->config.n_embd);
+  BackendLogits& kept = seq.backend_logits;
+  if (!moves || kept.call_rows == 0) return;
+  // The logits rows of the checkpointed call are still in backend memory: the current row becomes
+  // that of token n_past − 1, or none when the call kept only its last row (as on the host).
+  if (kept.call_rows == seq.checkpoint_tokens) {
+    kept.first = n_past - seq.checkpoint_start - 1;
+    kept.count = 1;
+    kept.host_stale = true;
+  } else {
+    kept.first = kept.count = 0;
+    kept.host_stale = false;
+  }
 }
 
 std::span<const float> Model::evaluate_mtp(Sequence& sequence, std::span<const int32_t> tokens,
                                            std::span<const float> hidden_rows, int64_t start, bool want_all_logits) {
+  evaluate_mtp_lazy(sequence, tokens, hidden_rows, start, want_all_logits);
+  return sequence.mtp_logits();
+}
+
+void Model::evaluate_mtp_lazy(Sequence& sequence, std::span<const int32_t> tokens, std::span<const float> hidden_rows,
+                              int64_t start, bool want_all_logits) {
   Sequence::Impl& seq = sequence.impl();
   const ModelConfig& c = impl_->config;
   const int64_t N = static_cast<int64_t>(tokens.size()), n = c.n_embd;
@@ -256,7 +341,9 @@ std::span<const float> Model::evaluate_mtp(Sequence& sequence, std::span<const i
 
   seq.mtp_hidden.resize(N * n);
   seq.routing[c.n_layer].clear();
-  seq.mtp_logits.resize((want_all_logits ? N : 1) * c.n_vocab);
+  const int64_t rows = want_all_logits ? N : 1;
+  const bool device = !impl_->backend->host_memory(), keep = impl_->keeps_logits(rows);
+  impl_->begin_logits(seq.backend_mtp_logits, seq.mtp_logits, rows);
   const int64_t B = impl_->options.max_batch;
   for (int64_t i = 0; i < N; i += B) {
     const int64_t T = std::min(B, N - i);
@@ -264,11 +351,57 @@ std::span<const float> Model::evaluate_mtp(Sequence& sequence, std::span<const i
     StepOutputs out;
     out.hidden = seq.mtp_hidden.data() + i * n;
     out.all_logits = want_all_logits;
-    out.logits = want_all_logits ? seq.mtp_logits.data() + i * c.n_vocab : (last ? seq.mtp_logits.data() : nullptr);
+    if (!device)
+      out.logits = want_all_logits ? seq.mtp_logits.data() + i * c.n_vocab : (last ? seq.mtp_logits.data() : nullptr);
     impl_->forward.mtp_step(seq, tokens.subspan(i, T), hidden_rows.data() + i * n, start + i, out);
     seq.mtp_n_past = start + i + T;
+    const int64_t step_rows = want_all_logits ? T : (last ? 1 : 0);
+    if (device && step_rows > 0)
+      impl_->head_rows(seq.backend_mtp_logits, seq.mtp_logits, impl_->weights.mtp->head,
+                       out.hidden + (T - step_rows) * n, step_rows, want_all_logits ? i : 0, keep);
   }
-  return seq.mtp_logits;
+  impl_->end_logits(seq.backend_mtp_logits, rows, keep);
+}
+
+void Model::top_logits(Sequence& sequence, LogitRows which, int64_t first_row, int64_t n_rows, int64_t k,
+                       int64_t n_valid, const LogitPenalties& penalties, int32_t* ids, float* values) {
+  Sequence::Impl& seq = sequence.impl();
+  const int64_t V = impl_->config.n_vocab;
+  if (k < 1 || k > kMaxLogitCandidates || n_valid < 1 || n_valid > V || n_rows < 1 || first_row < 0)
+    throw Error(fmt::format("top_logits: {} candidates of rows [{}, +{}) over {} ids (supported: k in 1..{}, ids "
+                            "in 1..{})", k, first_row, n_rows, n_valid, kMaxLogitCandidates, V));
+  const bool mtp = which == LogitRows::Mtp;
+  BackendLogits& kept = mtp ? seq.backend_mtp_logits : seq.backend_logits;
+  const std::vector<float>& host = mtp ? seq.mtp_logits : seq.logits;
+  const int64_t available = kept.count > 0 ? kept.count : static_cast<int64_t>(host.size()) / V;
+  if (first_row + n_rows > available)
+    throw Error(fmt::format("top_logits: rows [{}, {}) asked for, the last {} call kept {}", first_row,
+                            first_row + n_rows, mtp ? "evaluate_mtp" : "evaluate", available));
+  Backend& be = *impl_->backend;
+  const float* rows = nullptr;
+  if (kept.count > 0) rows = kept.rows.data() + (kept.first + first_row) * V;
+  else if (be.host_memory()) rows = host.data() + first_row * V;  // a host backend's memory is the host's
+  if (!rows) {
+    // Only a host copy (a restored snapshot, a long all-logits call): the host reference.
+    impl_->host_row.resize(V);
+    for (int64_t r = 0; r < n_rows; ++r) {
+      std::copy_n(host.data() + (first_row + r) * V, V, impl_->host_row.data());
+      apply_logit_penalties(impl_->host_row.data(), penalties);
+      select_top_k(impl_->host_row.data(), n_valid, k, ids + r * k, values + r * k);
+    }
+    return;
+  }
+  if (penalties.empty()) {
+    be.top_k_rows(rows, n_rows, V, n_valid, k, ids, values);
+    return;
+  }
+  // Penalties apply to a copy: the sequence's logits stay what evaluate produced.
+  if (impl_->penalized_row.size() < V) impl_->penalized_row.reset(be, V);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    be.copy(impl_->penalized_row.data(), rows + r * V, V * sizeof(float));
+    be.penalize_logits(impl_->penalized_row.data(), V, penalties);
+    be.top_k_rows(impl_->penalized_row.data(), 1, V, n_valid, k, ids + r * k, values + r * k);
+  }
 }
 
 }  // namespace peregrine

@@ -120,6 +120,8 @@ void Sequence::Impl::reset() {
   }
   logits.clear();
   hidden.clear();
+  backend_logits.forget();
+  backend_mtp_logits.forget();
   mtp_logits.clear();
   mtp_hidden.clear();
   layer_inputs.clear();
@@ -137,9 +139,15 @@ int64_t Sequence::mtp_n_past() const { return impl_->mtp_n_past; }
 TensorType Sequence::kv_type() const { return impl_->kv_type; }
 SequenceMemory Sequence::memory() const { return impl_->memory(); }
 void Sequence::reset() { impl_->reset(); }
-std::span<const float> Sequence::logits() const { return impl_->logits; }
+std::span<const float> Sequence::logits() const {
+  impl_->backend_logits.to_host(impl_->logits);
+  return impl_->logits;
+}
 std::span<const float> Sequence::hidden() const { return impl_->hidden; }
-std::span<const float> Sequence::mtp_logits() const { return impl_->mtp_logits; }
+std::span<const float> Sequence::mtp_logits() const {
+  impl_->backend_mtp_logits.to_host(impl_->mtp_logits);
+  return impl_->mtp_logits;
+}
 std::span<const float> Sequence::mtp_hidden() const { return impl_->mtp_hidden; }
 void Sequence::set_capture_layer_inputs(bool on) { impl_->capture_layer_inputs = on; }
 std::span<const float> Sequence::layer_inputs() const { return impl_->layer_inputs; }

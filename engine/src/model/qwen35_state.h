@@ -4,6 +4,7 @@
 #include <memory>
 #include <vector>
 
+#include "model/backend_logits.h"
 #include "peregrine/backend.h"
 #include "peregrine/model.h"
 #include "peregrine/model_config.h"
@@ -89,6 +90,9 @@ struct Sequence::Impl {
 
   // Outputs of the last calls (resized per call; capacity only grows).
   std::vector<float> logits, hidden, mtp_logits, mtp_hidden;
+  // On a device backend the logits stay in backend memory; `logits` / `mtp_logits` are filled
+  // from there only when Sequence::logits() / mtp_logits() are asked for (backend_logits.h).
+  BackendLogits backend_logits, backend_mtp_logits;
   bool capture_layer_inputs = false;
   std::vector<float> layer_inputs;     // [n_layer][n_tokens][n_embd] when capturing
   bool capture_routing = false;

@@ -70,6 +70,17 @@ class CpuBackend final : public Backend {
   void scatter_add_rows(const float* x, std::span<const int32_t> rows, std::span<const float> scale, int64_t n,
                         float* y) override;
   void scale_rows_sigmoid(float* x, const float* gate_logit, int64_t n_tokens, int64_t n) override;
+  // cpu_moe.cpp: backend memory is host memory, so the routing is read where it was written.
+  void moe_route_device(const float* logits, int64_t n_tokens, int64_t n_expert, int64_t k, int32_t* expert_ids,
+                        float* weights) override;
+  void matmul_experts(const ExpertsView& w, const int32_t* ids, int64_t n_tokens, int64_t k, const float* x,
+                      bool x_per_slot, float* y) override;
+  void moe_combine(const float* expert_out, const int32_t* ids, const float* weights, int64_t n_tokens, int64_t k,
+                   int64_t n, float* out) override;
+  // cpu_sampling.cpp: the host reference itself (logit_select.h), rows split over the threads.
+  void penalize_logits(float* row, int64_t n, const LogitPenalties& penalties) override;
+  void top_k_rows(const float* x, int64_t n_rows, int64_t row_stride, int64_t n_valid, int64_t k, int32_t* ids,
+                  float* values) override;
 
  private:
   // Scratch of one worker thread. Grown on the calling thread before a parallel section, in
@@ -96,6 +107,9 @@ class CpuBackend final : public Backend {
   std::vector<uint8_t> act_scratch_;  // Quantized8: the rounded activation rows of one matmul
   std::vector<float> rope_scratch_;
   std::vector<float> route_scratch_;
+  // matmul_experts: the slots of one expert, and its gathered input / output rows.
+  std::vector<int64_t> expert_slots_;
+  std::vector<float> expert_x_scratch_, expert_y_scratch_;
 };
 
 // Shared scalar helpers (kept identical across kernels so tests can rely on them).

@@ -13,9 +13,8 @@
 // combines them: M = max m_s, L = Σ l_s·e^(m_s − M), out = Σ acc_s·e^(m_s − M) / L.
 // With a single split the first kernel writes the normalised output directly.
 //
-// Prefill runs through the same kernel (one split, T·H blocks). It reads each cache row once
-// per (token, head) from L2 and uses no tensor cores; a tiled flash-attention kernel for long
-// prompts is future work (docs/cuda.md).
+// Calls with kFlashAttentionMinTokens tokens or more (prefill) take the query-tiled flash
+// attention kernel instead (cuda_flash_attention.cu); this one serves decode and MTP verify.
 #include <cuda_fp16.h>
 
 #include <algorithm>
@@ -23,6 +22,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/cuda_prefill.h"
 
 namespace peregrine::cuda {
 namespace {
@@ -221,6 +221,10 @@ void CudaBackend::attention(const HeadView& q, const KvView& kv, std::span<const
     if (positions[t] < 0) throw Error("cuda attention: negative position " + std::to_string(positions[t]));
     max_pos = std::max<int64_t>(max_pos, positions[t]);
   }
+  if (n_tokens >= kFlashAttentionMinTokens) {  // prefill: query tiles (cuda_flash_attention.cu)
+    flash_attention(*this, q, kv, positions, scale, out);
+    return;
+  }
   const int64_t n_ctx_seen = max_pos + 1;
   const int64_t n_pairs = n_tokens * q.n_heads;
 
@@ -256,19 +260,19 @@ void CudaBackend::attention(const HeadView& q, const KvView& kv, std::span<const
   const dim3 grid(static_cast<unsigned>(n_pairs), static_cast<unsigned>(n_splits));
   switch (kv.type) {
     case TensorType::F32:
-      attention_kernel<TensorType::F32><<<grid, kThreads, 0, stream_>>>(a);
+      launch_kernel(attention_kernel<TensorType::F32>, grid, kThreads, 0, stream_, a);
       break;
     case TensorType::F16:
-      attention_kernel<TensorType::F16><<<grid, kThreads, 0, stream_>>>(a);
+      launch_kernel(attention_kernel<TensorType::F16>, grid, kThreads, 0, stream_, a);
       break;
     default:
-      attention_kernel<TensorType::Q8_0><<<grid, kThreads, 0, stream_>>>(a);
+      launch_kernel(attention_kernel<TensorType::Q8_0>, grid, kThreads, 0, stream_, a);
       break;
   }
   PEREGRINE_CUDA_LAUNCHED();
   if (n_splits > 1) {
-    attention_combine_kernel<<<static_cast<unsigned>(n_pairs), kThreads, 0, stream_>>>(a.partial_acc, a.partial_ml,
-                                                                                     n_splits, a.hd, out);
+    launch_kernel(attention_combine_kernel, static_cast<unsigned>(n_pairs), kThreads, 0, stream_, a.partial_acc,
+                  a.partial_ml, n_splits, a.hd, out);
     PEREGRINE_CUDA_LAUNCHED();
   }
 }

@@ -20,6 +20,7 @@
 namespace peregrine::cuda {
 
 void log_device_info(const DeviceInfo& info);  // cuda_device_log.cpp: spdlog does not compile under nvcc
+bool tf32_prefill_from_environment();            // cuda_device_log.cpp
 
 namespace {
 
@@ -85,6 +86,7 @@ CudaBackend::CudaBackend(int device) {
   PEREGRINE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
 
   log_device_info(info_);
+  tf32_prefill_ = tf32_prefill_from_environment();
 }
 
 CudaBackend::~CudaBackend() {

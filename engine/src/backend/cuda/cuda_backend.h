@@ -63,6 +63,9 @@ class CudaBackend final : public Backend {
   std::optional<uint64_t> free_memory() const override;
   std::unique_ptr<OpTimer> make_op_timer() override;  // cudaEvent pairs on the stream (cuda_op_timer.cu)
   uint64_t weight_bytes() const { return weight_bytes_; }
+  // Prefill matrix products on TF32 tensor cores (default) or in exact float32
+  // (PEREGRINE_CUDA_PREFILL_MATH=fp32, read when the backend is made).
+  bool tf32_prefill() const { return tf32_prefill_; }
 
   // ---- operations ----
   void matmul(const WeightView& w, const float* x, float* y, int64_t n_tokens) override;  // cuda_matmul.cu
@@ -101,6 +104,18 @@ class CudaBackend final : public Backend {
   void scatter_add_rows(const float* x, std::span<const int32_t> rows, std::span<const float> scale, int64_t n,
                         float* y) override;
   void scale_rows_sigmoid(float* x, const float* gate_logit, int64_t n_tokens, int64_t n) override;
+  // Routing kept in device memory: moe_route_device in cuda_elementwise.cu (next to moe_route),
+  // the expert GEMV and the weighted sum in cuda_moe.cu.
+  void moe_route_device(const float* logits, int64_t n_tokens, int64_t n_expert, int64_t k, int32_t* expert_ids,
+                        float* weights) override;
+  void matmul_experts(const ExpertsView& w, const int32_t* ids, int64_t n_tokens, int64_t k, const float* x,
+                      bool x_per_slot, float* y) override;
+  void moe_combine(const float* expert_out, const int32_t* ids, const float* weights, int64_t n_tokens, int64_t k,
+                   int64_t n, float* out) override;
+  // Sampling next to the logits (cuda_sampling.cu): only the candidates come back to the host.
+  void penalize_logits(float* row, int64_t n, const LogitPenalties& penalties) override;
+  void top_k_rows(const float* x, int64_t n_rows, int64_t row_stride, int64_t n_valid, int64_t k, int32_t* ids,
+                  float* values) override;
 
   // ---- scratch shared by the operation files (cuda_backend.cu) ----
   // Device scratch slot `slot` of at least `bytes` (grown, never shrunk; contents undefined).
@@ -126,6 +141,7 @@ class CudaBackend final : public Backend {
   cublasHandle_t cublas_ = nullptr;
   std::vector<void*> weight_blocks_;
   uint64_t weight_bytes_ = 0;
+  bool tf32_prefill_ = true;
   Buffer scratch_[static_cast<int>(Scratch::Count)];
   // One staging slot: a device buffer, and a ring of pinned host buffers, each with an event
   // recorded after the copy out of it, so a buffer is rewritten only once its copy has run.

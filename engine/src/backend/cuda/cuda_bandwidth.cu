@@ -36,7 +36,7 @@ double measure_read_bandwidth_gbs(uint64_t bytes, int repeats) {
   float best_ms = 0.0f;
   for (int i = 0; i <= repeats; ++i) {  // pass 0 warms up
     PEREGRINE_CUDA_CHECK(cudaEventRecord(start));
-    read_kernel<<<grid, 256>>>(data, n, sink);
+    launch_kernel(read_kernel, grid, 256, 0, nullptr, data, n, sink);
     PEREGRINE_CUDA_LAUNCHED();
     PEREGRINE_CUDA_CHECK(cudaEventRecord(stop));
     PEREGRINE_CUDA_CHECK(cudaEventSynchronize(stop));

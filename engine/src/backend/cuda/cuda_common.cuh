@@ -41,13 +41,22 @@ std::string cat(const Args&... args) {
 template <class... Params, class... Args>
 inline void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes,
                           cudaStream_t stream, Args&&... args) {
+#if defined(PEREGRINE_CUDA_EMULATION)
+  ::peregrine::cuda_emulation::launch(kernel, grid, block, shared_bytes, stream, std::forward<Args>(args)...);
+#else
   kernel<<<grid, block, shared_bytes, stream>>>(std::forward<Args>(args)...);
+#endif
 }
 
-// Dynamic shared memory (the launch's shared_bytes) as a T* named `name`.
+// Dynamic shared memory (the launch's shared_bytes) as a T* named `name`. The emulator hands each
+// block a buffer filled with 0xFF bytes (NaN), so a read before a write shows up in results.
+#if defined(PEREGRINE_CUDA_EMULATION)
+#define PEREGRINE_DYNAMIC_SHARED(T, name) T* name = reinterpret_cast<T*>(::peregrine::cuda_emulation::dynamic_shared())
+#else
 #define PEREGRINE_DYNAMIC_SHARED(T, name) \
   extern __shared__ __align__(16) unsigned char peregrine_dynamic_shared_[]; \
   T* name = reinterpret_cast<T*>(peregrine_dynamic_shared_)
+#endif
 
 inline unsigned blocks_for(int64_t n, int threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
 

@@ -12,15 +12,16 @@
 // warps through shared memory. One launch covers all tokens; the state is read and written
 // once per call, coalesced (a warp touches 32 consecutive floats of one state row).
 //
-// delta_rule_chunked runs the same kernel: stepping every token in one launch with the state on
-// chip gives the chunked form's result up to rounding (which the contract allows) without the
-// WY/UT chunk algebra. A tensor-core chunked kernel would make long prefills faster (the tokens
-// of a call are processed serially here); see docs/cuda.md.
+// delta_rule_chunked runs this kernel for short batches (fewer than kChunkedDeltaMinTokens):
+// stepping every token with the state on chip gives the chunked form's result up to rounding,
+// which the contract allows. Longer batches take the WY/UT chunked kernels
+// (cuda_delta_net_chunked.cu).
 #include <algorithm>
 #include <string>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/cuda_prefill.h"
 
 namespace peregrine::cuda {
 namespace {
@@ -167,7 +168,7 @@ void launch_delta_rule(cudaStream_t stream, const DeltaNetDims& dims, const Head
   a.n_v_heads = static_cast<int>(dims.n_v_heads);
   a.d = static_cast<int>(dims.head_dim);
   const dim3 grid(static_cast<unsigned>(dims.n_v_heads), blocks_for(dims.head_dim, kColsPerBlock));
-  delta_rule_kernel<<<grid, kThreads, 0, stream>>>(a);
+  launch_kernel(delta_rule_kernel, grid, kThreads, 0, stream, a);
   PEREGRINE_CUDA_LAUNCHED();
 }
 
@@ -179,12 +180,16 @@ void CudaBackend::delta_rule_recurrent(const DeltaNetDims& dims, const HeadView&
   launch_delta_rule(stream_, dims, q, k, v, g, beta, state, out);
 }
 
-// The multi-token recurrent kernel stands in for the WY/UT chunked form (see the header
-// comment): the same result up to rounding, `chunk` is not needed.
+// Long batches take the WY/UT chunked kernels (cuda_delta_net_chunked.cu, 64-token chunks);
+// short ones the multi-token recurrent kernel: the same result up to rounding either way, as the
+// contract allows, so `chunk` is not needed.
 void CudaBackend::delta_rule_chunked(const DeltaNetDims& dims, const HeadView& q, const HeadView& k,
                                      const HeadView& v, const float* g, const float* beta, float* state,
                                      const HeadView& out, int64_t /*chunk*/) {
-  launch_delta_rule(stream_, dims, q, k, v, g, beta, state, out);
+  if (q.n_tokens >= kChunkedDeltaMinTokens)
+    delta_rule_chunked_wy(*this, dims, q, k, v, g, beta, state, out);
+  else
+    launch_delta_rule(stream_, dims, q, k, v, g, beta, state, out);
 }
 
 }  // namespace peregrine::cuda

@@ -156,7 +156,7 @@ __device__ bool pair_uses_position(int64_t i, const RopeSections& sec) {
 
 // One block per token. Shared memory: cos and sin of the `half` pair angles.
 __global__ void rope_kernel(Heads x, const int32_t* positions, int64_t half, float theta_scale, RopeSections sec) {
-  extern __shared__ float table[];
+  PEREGRINE_DYNAMIC_SHARED(float, table);
   float* cos_v = table;
   float* sin_v = table + half;
   const int64_t t = blockIdx.x;
@@ -289,7 +289,7 @@ __device__ __forceinline__ int better_expert(int a, int b, const float* probs) {
 // One block per token. Shared memory: the n_expert probabilities, then n_expert "taken" flags.
 __global__ void moe_route_kernel(const float* logits, int64_t n_expert, int64_t k, int32_t* expert_ids,
                                  float* weights) {
-  extern __shared__ float probs[];
+  PEREGRINE_DYNAMIC_SHARED(float, probs);
   auto* taken = reinterpret_cast<unsigned char*>(probs + n_expert);
   __shared__ float reduce[32];
   __shared__ int warp_best[32];
@@ -379,13 +379,17 @@ void CudaBackend::get_rows(const WeightView& table, std::span<const int32_t> tok
       const auto* ids = static_cast<const int32_t*>(stage(Staging::Tokens, tokens.data(), tokens.size_bytes()));
       const unsigned grid = row_grid(n_tokens);
       if (table.type == TensorType::F32)
-        get_rows_kernel<TensorType::F32><<<grid, kThreads, 0, stream_>>>(table.data, table.row_bytes, ids, n, out);
+        launch_kernel(get_rows_kernel<TensorType::F32>, grid, kThreads, 0, stream_, table.data, table.row_bytes, ids, n,
+                      out);
       else if (table.type == TensorType::F16)
-        get_rows_kernel<TensorType::F16><<<grid, kThreads, 0, stream_>>>(table.data, table.row_bytes, ids, n, out);
+        launch_kernel(get_rows_kernel<TensorType::F16>, grid, kThreads, 0, stream_, table.data, table.row_bytes, ids, n,
+                      out);
       else if (table.type == TensorType::BF16)
-        get_rows_kernel<TensorType::BF16><<<grid, kThreads, 0, stream_>>>(table.data, table.row_bytes, ids, n, out);
+        launch_kernel(get_rows_kernel<TensorType::BF16>, grid, kThreads, 0, stream_, table.data, table.row_bytes, ids,
+                      n, out);
       else
-        get_rows_kernel<TensorType::Q8_0><<<grid, kThreads, 0, stream_>>>(table.data, table.row_bytes, ids, n, out);
+        launch_kernel(get_rows_kernel<TensorType::Q8_0>, grid, kThreads, 0, stream_, table.data, table.row_bytes, ids,
+                      n, out);
       PEREGRINE_CUDA_LAUNCHED();
       return;
     }
@@ -408,26 +412,28 @@ void CudaBackend::get_rows(const WeightView& table, std::span<const int32_t> tok
 
 void CudaBackend::rmsnorm(const float* x, const float* w, float* y, int64_t n_rows, int64_t n, float eps) {
   if (n_rows <= 0 || n <= 0) return;
-  rmsnorm_kernel<<<row_grid(n_rows), kThreads, 0, stream_>>>(x, w, y, n, eps);
+  launch_kernel(rmsnorm_kernel, row_grid(n_rows), kThreads, 0, stream_, x, w, y, n, eps);
   PEREGRINE_CUDA_LAUNCHED();
 }
 
 void CudaBackend::rmsnorm_heads(const HeadView& x, const float* w, float eps) {
   if (x.n_tokens <= 0 || x.n_heads <= 0 || x.head_dim <= 0) return;
-  rmsnorm_heads_kernel<<<row_grid(x.n_tokens * x.n_heads), kHeadThreads, 0, stream_>>>(heads_of(x), Heads{}, w, eps);
+  launch_kernel(rmsnorm_heads_kernel, row_grid(x.n_tokens * x.n_heads), kHeadThreads, 0, stream_, heads_of(x), Heads{},
+                w, eps);
   PEREGRINE_CUDA_LAUNCHED();
 }
 
 void CudaBackend::gated_rmsnorm_heads(const HeadView& x, const HeadView& z, const float* w, float eps) {
   if (x.n_tokens <= 0 || x.n_heads <= 0 || x.head_dim <= 0) return;
-  rmsnorm_heads_kernel<<<row_grid(x.n_tokens * x.n_heads), kHeadThreads, 0, stream_>>>(heads_of(x), heads_of(z), w,
-                                                                                       eps);
+  launch_kernel(rmsnorm_heads_kernel, row_grid(x.n_tokens * x.n_heads), kHeadThreads, 0, stream_, heads_of(x),
+                heads_of(z), w, eps);
   PEREGRINE_CUDA_LAUNCHED();
 }
 
 void CudaBackend::l2norm_heads(const HeadView& x, float eps, float scale) {
   if (x.n_tokens <= 0 || x.n_heads <= 0 || x.head_dim <= 0) return;
-  l2norm_heads_kernel<<<row_grid(x.n_tokens * x.n_heads), kHeadThreads, 0, stream_>>>(heads_of(x), eps, scale);
+  launch_kernel(l2norm_heads_kernel, row_grid(x.n_tokens * x.n_heads), kHeadThreads, 0, stream_, heads_of(x), eps,
+                scale);
   PEREGRINE_CUDA_LAUNCHED();
 }
 
@@ -443,8 +449,8 @@ void CudaBackend::rope(const HeadView& x, std::span<const int32_t> positions, co
   const auto* pos = static_cast<const int32_t*>(
       stage(Staging::Positions, positions.data(), static_cast<uint64_t>(x.n_tokens) * sizeof(int32_t)));
   const size_t shared = static_cast<size_t>(2 * half) * sizeof(float);
-  rope_kernel<<<row_grid(x.n_tokens), kHeadThreads, shared, stream_>>>(heads_of(x), pos, half, theta_scale,
-                                                                       rope_sections(p.sections));
+  launch_kernel(rope_kernel, row_grid(x.n_tokens), kHeadThreads, shared, stream_, heads_of(x), pos, half, theta_scale,
+                rope_sections(p.sections));
   PEREGRINE_CUDA_LAUNCHED();
 }
 
@@ -461,19 +467,20 @@ void CudaBackend::copy_2d(const float* src, int64_t src_stride, float* dst, int6
 
 void CudaBackend::add(float* y, const float* x, int64_t n) {
   if (n <= 0) return;
-  add_kernel<<<grid_for(n), kThreads, 0, stream_>>>(y, x, n);
+  launch_kernel(add_kernel, grid_for(n), kThreads, 0, stream_, y, x, n);
   PEREGRINE_CUDA_LAUNCHED();
 }
 
 void CudaBackend::swiglu(const float* gate, const float* up, float* y, int64_t n) {
   if (n <= 0) return;
-  swiglu_kernel<<<grid_for(n), kThreads, 0, stream_>>>(gate, up, y, n);
+  launch_kernel(swiglu_kernel, grid_for(n), kThreads, 0, stream_, gate, up, y, n);
   PEREGRINE_CUDA_LAUNCHED();
 }
 
 void CudaBackend::mul_sigmoid_heads(const HeadView& x, const HeadView& gate) {
   if (x.n_tokens <= 0 || x.n_heads <= 0 || x.head_dim <= 0) return;
-  mul_sigmoid_heads_kernel<<<row_grid(x.n_tokens * x.n_heads), kHeadThreads, 0, stream_>>>(heads_of(x), heads_of(gate));
+  launch_kernel(mul_sigmoid_heads_kernel, row_grid(x.n_tokens * x.n_heads), kHeadThreads, 0, stream_, heads_of(x),
+                heads_of(gate));
   PEREGRINE_CUDA_LAUNCHED();
 }
 
@@ -482,20 +489,20 @@ void CudaBackend::conv1d_silu(const float* x, int64_t x_stride, int64_t n_tokens
   if (n_tokens <= 0 || channels <= 0) return;
   if (kernel < 1) throw Error(cat("cuda backend: conv1d kernel size ", kernel));
   // Two launches on one stream: every output reads the old state before the state moves on.
-  conv1d_silu_kernel<<<grid_for(n_tokens * channels), kThreads, 0, stream_>>>(x, x_stride, n_tokens, channels, w,
-                                                                              kernel, state, out);
+  launch_kernel(conv1d_silu_kernel, grid_for(n_tokens * channels), kThreads, 0, stream_, x, x_stride, n_tokens,
+                channels, w, kernel, state, out);
   PEREGRINE_CUDA_LAUNCHED();
   if (kernel == 1) return;
-  conv1d_state_kernel<<<blocks_for(channels, kThreads), kThreads, 0, stream_>>>(x, x_stride, n_tokens, channels,
-                                                                                kernel - 1, state);
+  launch_kernel(conv1d_state_kernel, blocks_for(channels, kThreads), kThreads, 0, stream_, x, x_stride, n_tokens,
+                channels, kernel - 1, state);
   PEREGRINE_CUDA_LAUNCHED();
 }
 
 void CudaBackend::delta_gates(const float* a, int64_t a_stride, const float* b, int64_t b_stride, const float* dt_bias,
                               const float* a_neg, int64_t n_tokens, int64_t n_v_heads, float* g, float* beta) {
   if (n_tokens <= 0 || n_v_heads <= 0) return;
-  delta_gates_kernel<<<grid_for(n_tokens * n_v_heads), kThreads, 0, stream_>>>(a, a_stride, b, b_stride, dt_bias, a_neg,
-                                                                               n_tokens, n_v_heads, g, beta);
+  launch_kernel(delta_gates_kernel, grid_for(n_tokens * n_v_heads), kThreads, 0, stream_, a, a_stride, b, b_stride,
+                dt_bias, a_neg, n_tokens, n_v_heads, g, beta);
   PEREGRINE_CUDA_LAUNCHED();
 }
 
@@ -509,13 +516,14 @@ void CudaBackend::kv_store(TensorType type, const float* src, int64_t n_rows, in
   switch (type) {
     case TensorType::F32: copy(dst, src, static_cast<uint64_t>(total) * sizeof(float)); return;
     case TensorType::F16:
-      store_f16_kernel<<<grid_for(total), kThreads, 0, stream_>>>(src, total, reinterpret_cast<uint16_t*>(dst));
+      launch_kernel(store_f16_kernel, grid_for(total), kThreads, 0, stream_, src, total,
+                    reinterpret_cast<uint16_t*>(dst));
       break;
     default: {
       // Rows of n values are contiguous and whole blocks, so the blocks of all rows are one run.
       const int64_t n_blocks = total / kQ8Block;
       constexpr int kWarpsPerBlock = kThreads / 32;
-      store_q8_0_kernel<<<blocks_for(n_blocks, kWarpsPerBlock), kThreads, 0, stream_>>>(src, n_blocks, dst);
+      launch_kernel(store_q8_0_kernel, blocks_for(n_blocks, kWarpsPerBlock), kThreads, 0, stream_, src, n_blocks, dst);
       break;
     }
   }
@@ -532,7 +540,8 @@ void CudaBackend::moe_route(const float* logits, int64_t n_tokens, int64_t n_exp
   auto* ids_dev = static_cast<int32_t*>(scratch(Scratch::A, n_out * (sizeof(int32_t) + sizeof(float))));
   auto* weights_dev = reinterpret_cast<float*>(ids_dev + n_out);
   const size_t shared = static_cast<size_t>(n_expert) * (sizeof(float) + 1);
-  moe_route_kernel<<<row_grid(n_tokens), kThreads, shared, stream_>>>(logits, n_expert, k, ids_dev, weights_dev);
+  launch_kernel(moe_route_kernel, row_grid(n_tokens), kThreads, shared, stream_, logits, n_expert, k, ids_dev,
+                weights_dev);
   PEREGRINE_CUDA_LAUNCHED();
   // The caller groups tokens by expert on the host: hand the choices back now.
   PEREGRINE_CUDA_CHECK(cudaMemcpyAsync(expert_ids, ids_dev, n_out * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));
@@ -540,10 +549,24 @@ void CudaBackend::moe_route(const float* logits, int64_t n_tokens, int64_t n_exp
   PEREGRINE_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
+// The same routing with its outputs left in device memory: no copy back, no wait.
+void CudaBackend::moe_route_device(const float* logits, int64_t n_tokens, int64_t n_expert, int64_t k,
+                                   int32_t* expert_ids, float* weights) {
+  if (n_tokens <= 0) return;
+  if (n_expert < 1 || n_expert > kMaxExperts || k < 1 || k > n_expert)
+    throw Error(cat("cuda backend: moe_route_device with ", n_expert, " experts and top ", k,
+                    " (supported: 1 <= k <= experts <= ", kMaxExperts, ")"));
+  const size_t shared = static_cast<size_t>(n_expert) * (sizeof(float) + 1);
+  launch_kernel(moe_route_kernel, row_grid(n_tokens), kThreads, shared, stream_, logits, n_expert, k, expert_ids,
+                weights);
+  PEREGRINE_CUDA_LAUNCHED();
+}
+
 void CudaBackend::gather_rows(const float* x, std::span<const int32_t> rows, int64_t n, float* out) {
   if (rows.empty() || n <= 0) return;
   const auto* rows_dev = static_cast<const int32_t*>(stage(Staging::Rows, rows.data(), rows.size_bytes()));
-  gather_rows_kernel<<<row_grid(static_cast<int64_t>(rows.size())), kThreads, 0, stream_>>>(x, rows_dev, n, out);
+  launch_kernel(gather_rows_kernel, row_grid(static_cast<int64_t>(rows.size())), kThreads, 0, stream_, x, rows_dev, n,
+                out);
   PEREGRINE_CUDA_LAUNCHED();
 }
 
@@ -554,14 +577,14 @@ void CudaBackend::scatter_add_rows(const float* x, std::span<const int32_t> rows
   if (rows.empty() || n <= 0) return;
   const auto* rows_dev = static_cast<const int32_t*>(stage(Staging::Rows, rows.data(), rows.size_bytes()));
   const auto* scale_dev = static_cast<const float*>(stage(Staging::Scales, scale.data(), scale.size_bytes()));
-  scatter_add_rows_kernel<<<row_grid(static_cast<int64_t>(rows.size())), kThreads, 0, stream_>>>(x, rows_dev, scale_dev,
-                                                                                                 n, y);
+  launch_kernel(scatter_add_rows_kernel, row_grid(static_cast<int64_t>(rows.size())), kThreads, 0, stream_, x, rows_dev,
+                scale_dev, n, y);
   PEREGRINE_CUDA_LAUNCHED();
 }
 
 void CudaBackend::scale_rows_sigmoid(float* x, const float* gate_logit, int64_t n_tokens, int64_t n) {
   if (n_tokens <= 0 || n <= 0) return;
-  scale_rows_sigmoid_kernel<<<row_grid(n_tokens), kThreads, 0, stream_>>>(x, gate_logit, n);
+  launch_kernel(scale_rows_sigmoid_kernel, row_grid(n_tokens), kThreads, 0, stream_, x, gate_logit, n);
   PEREGRINE_CUDA_LAUNCHED();
 }
 

@@ -142,9 +142,8 @@ template <TensorType kType>
 void gemv_direct_typed(const WeightView& w, const float* x, float* y, int64_t n_tokens, cudaStream_t stream) {
   if constexpr (Unit<kType>::kBlocks > 0) {
     with_token_count(n_tokens, [&](auto tokens) {
-      gemv_direct_kernel<kType, decltype(tokens)::value>
-          <<<blocks_for(w.n_out, kRowsPerCta), kWarpsPerCta * 32, 0, stream>>>(w.data, w.row_bytes, w.n_in, w.n_out,
-                                                                            x, y);
+      launch_kernel(gemv_direct_kernel<kType, decltype(tokens)::value>, blocks_for(w.n_out, kRowsPerCta),
+                    kWarpsPerCta * 32, 0, stream, w.data, w.row_bytes, w.n_in, w.n_out, x, y);
       PEREGRINE_CUDA_LAUNCHED();
     });
   }

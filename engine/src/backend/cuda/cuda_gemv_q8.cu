@@ -168,13 +168,15 @@ void gemv_q8_typed(CudaBackend& be, const WeightView& w, const float* x, float* 
   const int64_t n_act_blocks = n_blocks * n_tokens;
   constexpr int kThreads = 256;
   if constexpr (Dot::kValues == 256)
-    quantize_q8k_kernel<<<blocks_for(n_act_blocks * 32, kThreads), kThreads, 0, be.stream()>>>(x, w.n_in, n_act_blocks, act);
+    launch_kernel(quantize_q8k_kernel, blocks_for(n_act_blocks * 32, kThreads), kThreads, 0, be.stream(), x, w.n_in,
+                  n_act_blocks, act);
   else
-    quantize_q8_0_kernel<<<blocks_for(n_act_blocks * 4, kThreads), kThreads, 0, be.stream()>>>(x, w.n_in, n_act_blocks, act);
+    launch_kernel(quantize_q8_0_kernel, blocks_for(n_act_blocks * 4, kThreads), kThreads, 0, be.stream(), x, w.n_in,
+                  n_act_blocks, act);
   PEREGRINE_CUDA_LAUNCHED();
   with_token_count(n_tokens, [&](auto tokens) {
-    gemv_q8_kernel<kType, decltype(tokens)::value><<<blocks_for(w.n_out, kRowsPerCta), kWarpsPerCta * 32, 0, be.stream()>>>(
-        w.data, w.row_bytes, n_blocks, w.n_out, act, act_row_bytes, y);
+    launch_kernel(gemv_q8_kernel<kType, decltype(tokens)::value>, blocks_for(w.n_out, kRowsPerCta), kWarpsPerCta * 32,
+                  0, be.stream(), w.data, w.row_bytes, n_blocks, w.n_out, act, act_row_bytes, y);
     PEREGRINE_CUDA_LAUNCHED();
   });
 }

@@ -13,7 +13,8 @@
 // kRowsPerWarp rows. A warp reduction finishes each output.
 //
 // Prefill (more tokens): the weight is dequantized to float32 row tiles in scratch (at most
-// kPrefillTileBytes) and multiplied with cuBLAS (TF32 tensor cores, float accumulation). Float32
+// kPrefillTileBytes) and multiplied with cuBLAS (TF32 tensor cores, float accumulation; exact
+// float32 with PEREGRINE_CUDA_PREFILL_MATH=fp32). Float32
 // tiles rather than F16 keep activations in float (no F16 overflow for large activations) at the
 // price of twice the tile traffic; F32 weights are used in place.
 #include <cublas_v2.h>
@@ -174,7 +175,8 @@ __global__ void __launch_bounds__(kWarpsPerCta * 32)
 template <TensorType kType, int kTokens>
 void launch_gemv(const WeightView& w, const float* x, float* y, cudaStream_t stream) {
   const unsigned grid = blocks_for(w.n_out, kRowsPerCta);
-  gemv_kernel<kType, kTokens><<<grid, kWarpsPerCta * 32, 0, stream>>>(w.data, w.row_bytes, w.n_in, w.n_out, x, y);
+  launch_kernel(gemv_kernel<kType, kTokens>, grid, kWarpsPerCta * 32, 0, stream, w.data, w.row_bytes, w.n_in, w.n_out,
+                x, y);
   PEREGRINE_CUDA_LAUNCHED();
 }
 
@@ -213,8 +215,8 @@ template <TensorType kType>
 void dequantize_rows(const WeightView& w, int64_t n_rows, float* tile, cudaStream_t stream) {
   constexpr int kThreads = 256;
   const int64_t n_threads = BlockCodec<kType>::kPlain ? n_rows * w.n_in : n_rows * (w.n_in / 8);
-  dequantize_rows_kernel<kType><<<blocks_for(n_threads, kThreads), kThreads, 0, stream>>>(w.data, w.row_bytes, w.n_in,
-                                                                                          n_rows, tile);
+  launch_kernel(dequantize_rows_kernel<kType>, blocks_for(n_threads, kThreads), kThreads, 0, stream, w.data,
+                w.row_bytes, w.n_in, n_rows, tile);
   PEREGRINE_CUDA_LAUNCHED();
 }
 
@@ -235,13 +237,13 @@ int checked_int(int64_t v, const char* what, const WeightView& w) {
 // is the column-major n_in × rows matrix A (lda); x is column-major n_in × T (ld n_in) and y is
 // column-major n_out × T (ld n_out). So y rows [first, first + rows) = op(A)ᵀ·x with op = T:
 // C (rows × T, at y + first, ldc n_out) = Aᵀ (rows × n_in) · B (n_in × T).
-void gemm_rows(cublasHandle_t handle, const WeightView& w, const float* a, int64_t lda, int64_t first, int64_t rows,
-               const float* x, float* y, int64_t n_tokens) {
+void gemm_rows(cublasHandle_t handle, cublasComputeType_t math, const WeightView& w, const float* a, int64_t lda,
+               int64_t first, int64_t rows, const float* x, float* y, int64_t n_tokens) {
   const float alpha = 1.0f, beta = 0.0f;
   check_cublas(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, checked_int(rows, "rows", w),
                             checked_int(n_tokens, "n_tokens", w), checked_int(w.n_in, "n_in", w), &alpha, a, CUDA_R_32F,
                             checked_int(lda, "lda", w), x, CUDA_R_32F, checked_int(w.n_in, "n_in", w), &beta, y + first,
-                            CUDA_R_32F, checked_int(w.n_out, "n_out", w), CUBLAS_COMPUTE_32F_FAST_TF32,
+                            CUDA_R_32F, checked_int(w.n_out, "n_out", w), math,
                             CUBLAS_GEMM_DEFAULT),
                "cublasGemmEx", w);
 }
@@ -249,11 +251,12 @@ void gemm_rows(cublasHandle_t handle, const WeightView& w, const float* a, int64
 template <TensorType kType>
 void prefill(CudaBackend& be, const WeightView& w, const float* x, float* y, int64_t n_tokens) {
   cublasHandle_t handle = be.cublas();
+  const cublasComputeType_t math = be.tf32_prefill() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
   check_cublas(cublasSetStream(handle, be.stream()), "cublasSetStream", w);
   check_cublas(cublasSetPointerMode(handle, CUBLAS_POINTER_MODE_HOST), "cublasSetPointerMode", w);
   if constexpr (kType == TensorType::F32) {
     if (w.row_bytes % sizeof(float) == 0 && (reinterpret_cast<uintptr_t>(w.data) & 3u) == 0) {
-      gemm_rows(handle, w, reinterpret_cast<const float*>(w.data), static_cast<int64_t>(w.row_bytes / sizeof(float)),
+      gemm_rows(handle, math, w, reinterpret_cast<const float*>(w.data), static_cast<int64_t>(w.row_bytes / sizeof(float)),
                 0, w.n_out, x, y, n_tokens);
       return;
     }
@@ -265,7 +268,7 @@ void prefill(CudaBackend& be, const WeightView& w, const float* x, float* y, int
   for (int64_t first = 0; first < w.n_out; first += tile_rows) {
     const int64_t rows = std::min(tile_rows, w.n_out - first);
     dequantize_rows<kType>(w.rows(first, rows), rows, tile, be.stream());
-    gemm_rows(handle, w, tile, w.n_in, first, rows, x, y, n_tokens);
+    gemm_rows(handle, math, w, tile, w.n_in, first, rows, x, y, n_tokens);
   }
 }
 
@@ -289,6 +292,10 @@ bool with_weight_type(TensorType type, F&& f) {
     case TensorType::F16: f(std::integral_constant<TensorType, TensorType::F16>{}); return true;
     case TensorType::BF16: f(std::integral_constant<TensorType, TensorType::BF16>{}); return true;
     case TensorType::Q8_0: f(std::integral_constant<TensorType, TensorType::Q8_0>{}); return true;
+    case TensorType::Q4_0: f(std::integral_constant<TensorType, TensorType::Q4_0>{}); return true;
+    case TensorType::Q4_1: f(std::integral_constant<TensorType, TensorType::Q4_1>{}); return true;
+    case TensorType::Q5_0: f(std::integral_constant<TensorType, TensorType::Q5_0>{}); return true;
+    case TensorType::Q5_1: f(std::integral_constant<TensorType, TensorType::Q5_1>{}); return true;
     case TensorType::Q4_K: f(std::integral_constant<TensorType, TensorType::Q4_K>{}); return true;
     case TensorType::Q5_K: f(std::integral_constant<TensorType, TensorType::Q5_K>{}); return true;
     case TensorType::Q6_K: f(std::integral_constant<TensorType, TensorType::Q6_K>{}); return true;
@@ -320,6 +327,10 @@ void CudaBackend::matmul(const WeightView& w, const float* x, float* y, int64_t 
     case TensorType::F16: return matmul_typed<TensorType::F16>(*this, w, x, y, n_tokens);
     case TensorType::BF16: return matmul_typed<TensorType::BF16>(*this, w, x, y, n_tokens);
     case TensorType::Q8_0: return matmul_typed<TensorType::Q8_0>(*this, w, x, y, n_tokens);
+    case TensorType::Q4_0: return matmul_typed<TensorType::Q4_0>(*this, w, x, y, n_tokens);
+    case TensorType::Q4_1: return matmul_typed<TensorType::Q4_1>(*this, w, x, y, n_tokens);
+    case TensorType::Q5_0: return matmul_typed<TensorType::Q5_0>(*this, w, x, y, n_tokens);
+    case TensorType::Q5_1: return matmul_typed<TensorType::Q5_1>(*this, w, x, y, n_tokens);
     case TensorType::Q4_K: return matmul_typed<TensorType::Q4_K>(*this, w, x, y, n_tokens);
     case TensorType::Q5_K: return matmul_typed<TensorType::Q5_K>(*this, w, x, y, n_tokens);
     case TensorType::Q6_K: return matmul_typed<TensorType::Q6_K>(*this, w, x, y, n_tokens);
@@ -327,7 +338,7 @@ void CudaBackend::matmul(const WeightView& w, const float* x, float* y, int64_t 
     default:
       throw Error("cuda matmul: weight type " + std::string(tensor_type_info(w.type).name) + " of tensor '" +
                   std::string(w.name) + "' is not supported by the CUDA backend (supported: f32, f16, bf16, q8_0, "
-                  "q4_K, q5_K, q6_K, iq4_xs)");
+                  "q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K, iq4_xs)");
   }
 }
 

@@ -317,4 +317,43 @@ void ProfilingBackend::scale_rows_sigmoid(float* x, const float* gate_logit, int
       [&] { inner_->scale_rows_sigmoid(x, gate_logit, n_tokens, n); });
 }
 
+void ProfilingBackend::moe_route_device(const float* logits, int64_t n_tokens, int64_t n_expert, int64_t k,
+                                        int32_t* expert_ids, float* weights) {
+  run("moe_route_device", [&] { return fmt::format("E={} k={} T={}", n_expert, k, n_tokens); },
+      floats(n_tokens * n_expert), [&] { inner_->moe_route_device(logits, n_tokens, n_expert, k, expert_ids, weights); });
+}
+
+// Bytes: every slot's expert counted once (exact when no two tokens of the step share an expert,
+// an upper bound otherwise: the ids are in backend memory, the profiler does not read them).
+void ProfilingBackend::matmul_experts(const ExpertsView& w, const int32_t* ids, int64_t n_tokens, int64_t k,
+                                      const float* x, bool x_per_slot, float* y) {
+  const int64_t slots = n_tokens * k;
+  const uint64_t bytes = static_cast<uint64_t>(slots * w.rows) * w.stacked.row_bytes +
+                         floats((x_per_slot ? slots : n_tokens) * w.stacked.n_in + slots * w.rows);
+  run("matmul_experts",
+      [&] { return fmt::format("{} {} {}x{} T={} k={}", weight_role(w.stacked.name), type_name(w.stacked.type),
+                               w.stacked.n_in, w.rows, n_tokens, k); },
+      bytes, [&] { inner_->matmul_experts(w, ids, n_tokens, k, x, x_per_slot, y); });
+}
+
+void ProfilingBackend::moe_combine(const float* expert_out, const int32_t* ids, const float* weights, int64_t n_tokens,
+                                   int64_t k, int64_t n, float* out) {
+  run("moe_combine", [&] { return fmt::format("n={} k={} T={}", n, k, n_tokens); },
+      floats(n_tokens * k * (n + 2) + 2 * n_tokens * n),
+      [&] { inner_->moe_combine(expert_out, ids, weights, n_tokens, k, n, out); });
+}
+
+void ProfilingBackend::penalize_logits(float* row, int64_t n, const LogitPenalties& penalties) {
+  const auto m = static_cast<int64_t>(penalties.ids.size());
+  run("penalize_logits", [&] { return fmt::format("ids={}", m); }, floats(2 * m) + static_cast<uint64_t>(m) * 8,
+      [&] { inner_->penalize_logits(row, n, penalties); });
+}
+
+void ProfilingBackend::top_k_rows(const float* x, int64_t n_rows, int64_t row_stride, int64_t n_valid, int64_t k,
+                                  int32_t* ids, float* values) {
+  run("top_k_rows", [&] { return fmt::format("n={} k={} rows={}", n_valid, k, n_rows); },
+      floats(n_rows * n_valid) + static_cast<uint64_t>(n_rows * k) * 8,
+      [&] { inner_->top_k_rows(x, n_rows, row_stride, n_valid, k, ids, values); });
+}
+
 }  // namespace peregrine

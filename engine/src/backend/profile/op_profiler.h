@@ -110,6 +110,15 @@ class ProfilingBackend final : public Backend {
   void scatter_add_rows(const float* x, std::span<const int32_t> rows, std::span<const float> scale, int64_t n,
                         float* y) override;
   void scale_rows_sigmoid(float* x, const float* gate_logit, int64_t n_tokens, int64_t n) override;
+  void moe_route_device(const float* logits, int64_t n_tokens, int64_t n_expert, int64_t k, int32_t* expert_ids,
+                        float* weights) override;
+  void matmul_experts(const ExpertsView& w, const int32_t* ids, int64_t n_tokens, int64_t k, const float* x,
+                      bool x_per_slot, float* y) override;
+  void moe_combine(const float* expert_out, const int32_t* ids, const float* weights, int64_t n_tokens, int64_t k,
+                   int64_t n, float* out) override;
+  void penalize_logits(float* row, int64_t n, const LogitPenalties& penalties) override;
+  void top_k_rows(const float* x, int64_t n_rows, int64_t row_stride, int64_t n_valid, int64_t k, int32_t* ids,
+                  float* values) override;
 
  private:
   // Runs `call` on the inner backend; when enabled, times it into the row (op, detail()) and
