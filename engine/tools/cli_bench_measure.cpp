@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "peregrine/backend.h"
+#include "peregrine/sequence_logits.h"
 
 namespace peregrine::cli {
 namespace {
@@ -57,9 +58,15 @@ std::vector<double> measure_decode(const BenchSetup& s, int64_t n_gen) {
     fill_context(s, nullptr);
     const int64_t start = s.seq.n_past();
     int32_t token = s.first_token;
+    // As the generation loop decodes: logits stay where the backend computed them and the
+    // sampler reads candidates (the argmax) from there.
+    SequenceLogits logits(s.model, s.seq, LogitRows::Trunk);
     const auto t0 = Clock::now();
-    for (int64_t i = 0; i < n_gen; ++i)
-      token = s.argmax.sample(s.model.evaluate(s.seq, std::span<const int32_t>(&token, 1), start + i, false));
+    for (int64_t i = 0; i < n_gen; ++i) {
+      s.model.evaluate_lazy(s.seq, std::span<const int32_t>(&token, 1), start + i, false);
+      logits.refresh(1);
+      token = s.argmax.sample(logits);
+    }
     runs.push_back(static_cast<double>(n_gen) * 1000.0 / ms_since(t0));
   }
   return runs;
@@ -125,13 +132,24 @@ VerifyWidths measure_verify_widths(const BenchSetup& s, int max_width, int64_t p
   for (size_t i = 0; i < batch.size(); ++i) batch[i] = s.context.empty() ? s.first_token : s.context[i % s.context.size()];
   batch[0] = s.first_token;
 
+  // A pass is what the speculative decoder does with it: evaluate the rows, leave the logits on
+  // the backend, take every row's argmax (one candidate call), roll back.
+  SequenceLogits logits(s.model, s.seq, LogitRows::Trunk);
+  auto choose_all = [&](int64_t rows) {
+    logits.refresh(rows);
+    for (int64_t r = 0; r < rows; ++r) {
+      logits.select(r);
+      s.argmax.sample(logits);
+    }
+  };
   for (int w = 1; w <= max_width; ++w) {
     const std::span<const int32_t> tokens(batch.data(), static_cast<size_t>(w));
     std::vector<double> samples;
     for (int64_t pass = 0; pass <= passes_per_width; ++pass) {  // pass 0: warm-up (a GPU may capture a graph)
       const int64_t at = s.seq.n_past();
       const auto t0 = Clock::now();
-      s.model.evaluate(s.seq, tokens, at, w > 1);
+      s.model.evaluate_lazy(s.seq, tokens, at, w > 1);
+      choose_all(w);
       if (w > 1) s.model.rollback(s.seq, at + 1);
       const double ms = ms_since(t0);
       if (pass > 0) samples.push_back(ms);
@@ -146,9 +164,12 @@ VerifyWidths measure_verify_widths(const BenchSetup& s, int max_width, int64_t p
     std::vector<float> row(hidden.end() - n_embd, hidden.end());
     const int64_t at = s.seq.mtp_n_past();  // rewritten by every pass: same depth each time
     std::vector<double> samples;
+    SequenceLogits draft_logits(s.model, s.seq, LogitRows::Mtp);
     for (int64_t pass = 0; pass <= passes_per_width; ++pass) {
       const auto t0 = Clock::now();
-      s.model.evaluate_mtp(s.seq, std::span<const int32_t>(&s.first_token, 1), row, at, false);
+      s.model.evaluate_mtp_lazy(s.seq, std::span<const int32_t>(&s.first_token, 1), row, at, false);
+      draft_logits.refresh(1);
+      s.argmax.sample(draft_logits);
       const double ms = ms_since(t0);
       if (pass > 0) samples.push_back(ms);
     }
@@ -187,15 +208,29 @@ OpProfileRun measure_op_profile(const GgufFile& file, const GgufFile* mtp_file, 
   };
 
   OpProfileRun run;
-  for (int64_t i = 0; i < kOpProfileWarmupSteps; ++i) model->evaluate(seq, one, seq.n_past(), false);
-  run.decode = profiled(1, [&] { model->evaluate(seq, one, seq.n_past(), false); });
+  // Steps as decoding runs them: logits left on the backend, the argmax selected there.
+  Sampler argmax(SamplingParams::greedy(), static_cast<int32_t>(model->config().n_vocab),
+                 static_cast<int32_t>(model->config().n_vocab));
+  SequenceLogits logits(*model, seq, LogitRows::Trunk);
+  auto decode_step = [&] {
+    model->evaluate_lazy(seq, one, seq.n_past(), false);
+    logits.refresh(1);
+    argmax.sample(logits);
+  };
+  for (int64_t i = 0; i < kOpProfileWarmupSteps; ++i) decode_step();
+  run.decode = profiled(1, decode_step);
 
   if (verify_width > 0) {
     seq.set_delta_checkpoints(verify_width);
     const std::vector<int32_t> tokens(static_cast<size_t>(verify_width), first_token);
     auto verify_pass = [&] {
       const int64_t at = seq.n_past();
-      model->evaluate(seq, tokens, at, verify_width > 1);
+      model->evaluate_lazy(seq, tokens, at, verify_width > 1);
+      logits.refresh(verify_width);
+      for (int64_t r = 0; r < verify_width; ++r) {
+        logits.select(r);
+        argmax.sample(logits);
+      }
       if (verify_width > 1) model->rollback(seq, at + 1);
     };
     verify_pass();  // warm-up (a device backend may size its all-logits buffer here)
