@@ -10,7 +10,9 @@ peregrine_test(test_moe_device
   LIBS peregrine_engine nlohmann_json::nlohmann_json)
 
 # test_cuda_moe: the CUDA ops against float64 references and against the CUDA backend's own
-# grouped-path ops, and the tiny-moe fixture on CUDA with each path; skips without a device.
+# grouped-path ops, and the tiny-moe fixture on CUDA with each path; skips without a device
+# (label cuda: the emulation build runs it).
 peregrine_test(test_cuda_moe
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_cuda_moe.cpp
-  LIBS peregrine_engine nlohmann_json::nlohmann_json)
+  LIBS peregrine_engine nlohmann_json::nlohmann_json
+  LABELS cuda)

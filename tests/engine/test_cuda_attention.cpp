@@ -2,7 +2,6 @@
 // CPU backend's kv_store, so both backends read identical caches), prefill and decode token
 // counts, positions at an offset, GQA 4:1 and 1:1, head dims 64 / 128 / 256, and long contexts
 // that take the split-K path (including tokens whose later splits are empty).
-#include <algorithm>
 #include <cmath>
 #include <string>
 #include <utility>
@@ -10,7 +9,6 @@
 
 #include "cuda_test_util.h"
 #include "peregrine/error.h"
-#include "peregrine/quant.h"
 
 namespace peregrine::test {
 namespace {
@@ -20,58 +18,8 @@ namespace {
 constexpr double kRelTol = 2e-4;
 constexpr double kAbsTol = 2e-5;
 
-struct AttentionCase {
-  TensorType type;
-  int64_t n_heads, n_kv_heads, head_dim;
-  std::vector<int32_t> positions;
-};
-
-std::string describe(const AttentionCase& c) {
-  std::string s = std::string(tensor_type_info(c.type).name) + " H" + std::to_string(c.n_heads) + " Hkv" +
-                  std::to_string(c.n_kv_heads) + " hd" + std::to_string(c.head_dim) + " T" +
-                  std::to_string(c.positions.size()) + " pos";
-  for (size_t i = 0; i < c.positions.size() && i < 4; ++i) s += " " + std::to_string(c.positions[i]);
-  return s;
-}
-
-// Runs one case on both backends and compares every output value.
 void compare_attention(Backend& gpu, Backend& cpu, const AttentionCase& c, uint32_t seed) {
-  const int64_t T = static_cast<int64_t>(c.positions.size());
-  const int64_t hd = c.head_dim, H = c.n_heads;
-  const int64_t n_ctx = *std::max_element(c.positions.begin(), c.positions.end()) + 1;
-  const int64_t kv_row = c.n_kv_heads * hd;
-  const uint64_t row_bytes = quant::row_bytes(c.type, kv_row);
-
-  // The caches, encoded once by the CPU backend (its memory is host memory).
-  const std::vector<float> k_values = cuda_random(static_cast<size_t>(n_ctx * kv_row), seed);
-  const std::vector<float> v_values = cuda_random(static_cast<size_t>(n_ctx * kv_row), seed + 1);
-  std::vector<uint8_t> k_bytes(n_ctx * row_bytes), v_bytes(n_ctx * row_bytes);
-  cpu.kv_store(c.type, k_values.data(), n_ctx, kv_row, k_bytes.data());
-  cpu.kv_store(c.type, v_values.data(), n_ctx, kv_row, v_bytes.data());
-
-  // q as the model has it: each head's queries followed by its output-gate values (attn_q rows),
-  // so the view has a head stride of 2·hd. ±2 makes the softmax peaky enough to matter.
-  std::vector<float> q_host = cuda_random(static_cast<size_t>(T * H * 2 * hd), seed + 2, 2.0f);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-
-  std::vector<float> expected(static_cast<size_t>(T * H * hd));
-  const HeadView q_cpu{q_host.data(), T, H, hd, H * 2 * hd, 2 * hd};
-  cpu.attention(q_cpu, KvView{c.type, k_bytes.data(), v_bytes.data(), row_bytes, c.n_kv_heads}, c.positions, scale,
-                expected.data());
-
-  BackendArray<uint8_t> k_dev = to_backend(gpu, k_bytes), v_dev = to_backend(gpu, v_bytes);
-  BackendArray<float> q_dev = to_backend(gpu, q_host);
-  BackendArray<float> out = poisoned(gpu, T * H * hd);
-  const HeadView q_gpu{q_dev.data(), T, H, hd, H * 2 * hd, 2 * hd};
-  gpu.attention(q_gpu, KvView{c.type, k_dev.data(), v_dev.data(), row_bytes, c.n_kv_heads}, c.positions, scale,
-                out.data());
-  expect_close(to_host(gpu, out), expected, kRelTol, kAbsTol, describe(c));
-}
-
-std::vector<int32_t> consecutive(int32_t start, int64_t n) {
-  std::vector<int32_t> p(static_cast<size_t>(n));
-  for (int64_t t = 0; t < n; ++t) p[t] = start + static_cast<int32_t>(t);
-  return p;
+  test::compare_attention(gpu, cpu, c, seed, kRelTol, kAbsTol);
 }
 
 const TensorType kCacheTypes[] = {TensorType::F32, TensorType::F16, TensorType::Q8_0};

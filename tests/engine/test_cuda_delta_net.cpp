@@ -30,37 +30,10 @@ std::string describe(const DeltaCase& c, const char* form) {
          std::to_string(c.head_dim) + " T" + std::to_string(c.n_tokens);
 }
 
-// Inputs of one case on the host, in the layouts the backends take.
-struct DeltaInputs {
-  int64_t row_stride = 0;    // floats per token row: q | k | v | padding
-  std::vector<float> rows;   // [T][row_stride]
-  std::vector<float> g, beta;  // dense [T][Hv]
-  std::vector<float> state;  // [Hv][d][d]
-
-  DeltaInputs(const DeltaCase& c, uint32_t seed) {
-    const int64_t d = c.head_dim, hk = c.n_k_heads, hv = c.n_v_heads, T = c.n_tokens;
-    row_stride = 2 * hk * d + hv * d + 3;  // the odd padding catches a stride mistaken for a width
-    rows = cuda_random(static_cast<size_t>(T * row_stride), seed);
-    // The contract's inputs: q and k L2-normalised per head, q also scaled by 1/√d.
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t h = 0; h < 2 * hk; ++h) {
-        float* x = rows.data() + t * row_stride + h * d;
-        double sum_sq = 0.0;
-        for (int64_t i = 0; i < d; ++i) sum_sq += static_cast<double>(x[i]) * x[i];
-        const double scale = (h < hk ? 1.0 / std::sqrt(static_cast<double>(d)) : 1.0) / std::sqrt(sum_sq);
-        for (int64_t i = 0; i < d; ++i) x[i] = static_cast<float>(x[i] * scale);
-      }
-    // g: log-decays in [-1.51, -0.01]; beta in [0.05, 0.95].
-    const std::vector<float> ug = cuda_random(static_cast<size_t>(T * hv), seed + 1);
-    const std::vector<float> ub = cuda_random(static_cast<size_t>(T * hv), seed + 2);
-    g.resize(ug.size());
-    beta.resize(ub.size());
-    for (size_t i = 0; i < ug.size(); ++i) {
-      g[i] = -(0.76f + 0.75f * ug[i]);
-      beta[i] = 0.5f + 0.45f * ub[i];
-    }
-    state = cuda_random(static_cast<size_t>(hv * d * d), seed + 3, 0.5f);
-  }
+// Inputs of one case on the host (delta_net_inputs) and the views of them the backends take.
+struct DeltaInputs : DeltaNetHostInputs {
+  DeltaInputs(const DeltaCase& c, uint32_t seed)
+      : DeltaNetHostInputs(delta_net_inputs(c.n_k_heads, c.n_v_heads, c.head_dim, c.n_tokens, seed)) {}
 
   HeadView q(float* base, const DeltaCase& c) const {
     return {base, c.n_tokens, c.n_k_heads, c.head_dim, row_stride, c.head_dim};

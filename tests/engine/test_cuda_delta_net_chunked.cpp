@@ -4,9 +4,7 @@
 // 27B model's 16:48) and 2:4, from a non-zero state; every output and every state value compared.
 // The kernel is also called directly below the routing threshold (1 and 5 tokens) and with
 // one-chunk segments, and two calls must carry the state like one.
-#include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,18 +25,6 @@ namespace {
 constexpr double kRelTol = 1e-4;
 constexpr double kAbsTol = 1e-5;
 
-// expect_close, plus the largest error in scientific notation (max_error_sci: expect_close's
-// property rounds to 6 decimals, which shows these errors as 0).
-void expect_close_sci(const std::vector<float>& actual, const std::vector<float>& expected, double rel_tol,
-                      double abs_tol, const std::string& what) {
-  expect_close(actual, expected, rel_tol, abs_tol, what);
-  double max_err = 0.0;
-  for (size_t i = 0; i < actual.size() && i < expected.size(); ++i)
-    max_err = std::max(max_err, std::abs(static_cast<double>(actual[i]) - expected[i]));
-  char text[32];
-  std::snprintf(text, sizeof text, "%.3g", max_err);
-  ::testing::Test::RecordProperty(what + "_max_error_sci", text);
-}
 constexpr int64_t kChunk = 64;
 
 struct Shape {
@@ -50,37 +36,13 @@ std::string describe(const Shape& s, int64_t n_tokens) {
          std::to_string(s.head_dim) + " T" + std::to_string(n_tokens);
 }
 
-// One case's inputs on the host: q | k | v side by side in one padded row per token (strided
-// views, as the model has them after the convolution), q and k L2-normalised (q also scaled by
-// 1/√d), log-decays g in [-1.51, -0.01], β in [0.05, 0.95], a random state.
-struct Inputs {
+// One case's inputs on the host (delta_net_inputs) and views of them.
+struct Inputs : DeltaNetHostInputs {
   Shape shape;
   int64_t n_tokens = 0;
-  int64_t row_stride = 0;
-  std::vector<float> rows, g, beta, state;
 
-  Inputs(const Shape& s, int64_t T, uint32_t seed) : shape(s), n_tokens(T) {
-    const int64_t d = s.head_dim, hk = s.n_k_heads, hv = s.n_v_heads;
-    row_stride = 2 * hk * d + hv * d + 3;  // odd padding: a stride mistaken for a width shows
-    rows = cuda_random(static_cast<size_t>(T * row_stride), seed);
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t h = 0; h < 2 * hk; ++h) {
-        float* x = rows.data() + t * row_stride + h * d;
-        double sum_sq = 0.0;
-        for (int64_t i = 0; i < d; ++i) sum_sq += static_cast<double>(x[i]) * x[i];
-        const double scale = (h < hk ? 1.0 / std::sqrt(static_cast<double>(d)) : 1.0) / std::sqrt(sum_sq);
-        for (int64_t i = 0; i < d; ++i) x[i] = static_cast<float>(x[i] * scale);
-      }
-    const std::vector<float> ug = cuda_random(static_cast<size_t>(T * hv), seed + 1);
-    const std::vector<float> ub = cuda_random(static_cast<size_t>(T * hv), seed + 2);
-    g.resize(ug.size());
-    beta.resize(ub.size());
-    for (size_t i = 0; i < ug.size(); ++i) {
-      g[i] = -(0.76f + 0.75f * ug[i]);
-      beta[i] = 0.5f + 0.45f * ub[i];
-    }
-    state = cuda_random(static_cast<size_t>(hv * d * d), seed + 3, 0.5f);
-  }
+  Inputs(const Shape& s, int64_t T, uint32_t seed)
+      : DeltaNetHostInputs(delta_net_inputs(s.n_k_heads, s.n_v_heads, s.head_dim, T, seed)), shape(s), n_tokens(T) {}
 
   // Views of tokens [t0, t0 + n) of a copy of `rows` at `base`.
   HeadView q(float* base, int64_t t0, int64_t n) const {

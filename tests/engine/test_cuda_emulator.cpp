@@ -61,6 +61,17 @@ __global__ void overrun_kernel(float* y, int n) {
   if (i <= n) y[i] = 1.0f;
 }
 
+// Each block reads its static and dynamic shared word before writing it (out[2·block], +1), then
+// leaves its block index there: a later block that saw an earlier block's value would read it.
+__global__ void shared_leftover_kernel(uint32_t* out) {
+  __shared__ uint32_t static_word;
+  PEREGRINE_DYNAMIC_SHARED(uint32_t, dynamic_word);
+  out[2 * blockIdx.x] = static_word;
+  out[2 * blockIdx.x + 1] = dynamic_word[0];
+  static_word = blockIdx.x;
+  dynamic_word[0] = blockIdx.x;
+}
+
 class CudaEmulator : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess); }
@@ -148,6 +159,21 @@ TEST_F(CudaEmulator, InvalidLaunchesFailAtOnce) {
   EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidConfiguration);
   launch_kernel(affine_kernel, 1, 32, 64 * 1024, stream, y, y, 4, 1.0f, 0.0f);  // > 48 KiB, no opt-in
   EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidValue);
+}
+
+TEST_F(CudaEmulator, SharedMemoryStartsAsNanBytesInEveryBlock) {
+  constexpr unsigned kBlocks = 3;
+  uint32_t* out = device<uint32_t>(2 * kBlocks);
+  for (int launch = 0; launch < 2; ++launch) {  // the second launch must not see the first's values
+    ASSERT_EQ(cudaMemsetAsync(out, 0, 2 * kBlocks * sizeof(uint32_t), stream), cudaSuccess);  // not NaN bytes
+    launch_kernel(shared_leftover_kernel, kBlocks, 1, sizeof(uint32_t), stream, out);
+    ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+    std::vector<uint32_t> words(2 * kBlocks, 0);
+    ASSERT_EQ(cudaMemcpy(words.data(), out, words.size() * sizeof(uint32_t), cudaMemcpyDeviceToHost), cudaSuccess);
+    for (size_t i = 0; i < words.size(); ++i)
+      EXPECT_EQ(words[i], 0xFFFFFFFFu) << "launch " << launch << ", block " << i / 2
+                                       << (i % 2 ? " dynamic" : " static");
+  }
 }
 
 TEST_F(CudaEmulator, AllocationsStartAsNanBytesAndCopiesStayInsideThem) {

@@ -77,6 +77,10 @@ TEST_F(CudaMoeTest, MatmulExpertsF32) { check_type(TensorType::F32); }
 TEST_F(CudaMoeTest, MatmulExpertsF16) { check_type(TensorType::F16); }
 TEST_F(CudaMoeTest, MatmulExpertsBF16) { check_type(TensorType::BF16); }
 TEST_F(CudaMoeTest, MatmulExpertsQ8_0) { check_type(TensorType::Q8_0); }
+TEST_F(CudaMoeTest, MatmulExpertsQ4_0) { check_type(TensorType::Q4_0); }
+TEST_F(CudaMoeTest, MatmulExpertsQ4_1) { check_type(TensorType::Q4_1); }
+TEST_F(CudaMoeTest, MatmulExpertsQ5_0) { check_type(TensorType::Q5_0); }
+TEST_F(CudaMoeTest, MatmulExpertsQ5_1) { check_type(TensorType::Q5_1); }
 TEST_F(CudaMoeTest, MatmulExpertsQ4_K) { check_type(TensorType::Q4_K); }
 TEST_F(CudaMoeTest, MatmulExpertsQ5_K) { check_type(TensorType::Q5_K); }
 TEST_F(CudaMoeTest, MatmulExpertsQ6_K) { check_type(TensorType::Q6_K); }
@@ -134,6 +138,35 @@ TEST_F(CudaMoeTest, CombineEqualsScatterAddInTheGroupedOrder) {
     for (size_t i = 0; i < out.size(); ++i)
       ASSERT_LE(std::abs(out[i] - sum[i]), (2 * k + 2) * magnitude[i] / (1 << 24)) << "T " << T << " value " << i;
   }
+}
+
+// A token naming one expert twice is never produced by the router; the CPU backend throws, the
+// kernel cannot, so that token's outputs become NaN while the other tokens add normally.
+TEST_F(CudaMoeTest, CombineGivesNaNForATokenNamingAnExpertTwice) {
+  const int64_t n = 300, k = 4, T = 3;
+  std::vector<int32_t> ids = random_routing(T, k, 8, 41);
+  ids[1 * k + 3] = ids[1 * k + 0];  // token 1 repeats its first expert
+  const std::vector<float> expert_out = moe_random(static_cast<size_t>(T * k * n), 42, 3.0f);
+  std::vector<float> weights = moe_random(static_cast<size_t>(T * k), 43);
+  for (float& w : weights) w = std::abs(w);
+  const std::vector<float> out0 = moe_random(static_cast<size_t>(T * n), 44);
+  const auto expert_out_gpu = to_backend(*gpu, expert_out);
+  const auto ids_gpu = to_backend(*gpu, ids);
+  const auto weights_gpu = to_backend(*gpu, weights);
+  auto out_gpu = to_backend(*gpu, out0);
+  gpu->moe_combine(expert_out_gpu.data(), ids_gpu.data(), weights_gpu.data(), T, k, n, out_gpu.data());
+  const std::vector<float> out = to_host(*gpu, out_gpu);
+  std::vector<double> sum, magnitude;
+  combine_reference(out0, expert_out, weights, T, k, n, sum, magnitude);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = out[t * n + i];
+      if (t == 1)
+        ASSERT_TRUE(std::isnan(v)) << "value " << i << " of the repeating token: " << v;
+      else
+        ASSERT_LE(std::abs(v - sum[t * n + i]), (2 * k + 2) * magnitude[t * n + i] / (1 << 24))
+            << "token " << t << " value " << i;
+    }
 }
 
 TEST_F(CudaMoeTest, RouteDeviceEqualsRoute) {

@@ -90,7 +90,8 @@ TEST_P(MoeDeviceOps, MatmulExpertsMatchesFloat64AndPerSlotMatmul) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, MoeDeviceOps,
-                         ::testing::Values(TensorType::F32, TensorType::F16, TensorType::Q8_0, TensorType::Q4_K,
+                         ::testing::Values(TensorType::F32, TensorType::F16, TensorType::Q8_0, TensorType::Q4_0,
+                                           TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q4_K,
                                            TensorType::Q6_K),
                          [](const auto& info) { return std::string(tensor_type_info(info.param).name); });
 

@@ -15,13 +15,12 @@
 //
 // Calls with kFlashAttentionMinTokens tokens or more (prefill) take the query-tiled flash
 // attention kernel instead (cuda_flash_attention.cu); this one serves decode and MTP verify.
-#include <cuda_fp16.h>
-
 #include <algorithm>
 #include <string>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/cuda_kv_cache.cuh"
 #include "backend/cuda/cuda_prefill.h"
 
 namespace peregrine::cuda {
@@ -33,26 +32,6 @@ constexpr int kTile = 32;                          // cache rows scored per pass
 constexpr int kMaxHeadDim = 256;
 constexpr int kAccPerThread = kMaxHeadDim / kThreads;  // output channels c = tid + i·kThreads
 constexpr int64_t kMinRowsPerSplit = 256;          // a split shorter than this is not worth a block
-constexpr int kQ8Block = 32;
-constexpr int kQ8BlockBytes = 34;                  // fp16 scale + 32 int8
-
-// Value `c` of KV head `kvh` in cache row `s` (rows `row_bytes` apart), decoded to float exactly
-// as the CPU backend decodes it (F16: the half value; Q8_0: fp16 scale · int8).
-template <TensorType kType>
-__device__ __forceinline__ float load_kv(const uint8_t* base, uint64_t row_bytes, int64_t s, int kvh, int hd,
-                                         int c) {
-  const uint8_t* row = base + static_cast<uint64_t>(s) * row_bytes;
-  const int i = kvh * hd + c;  // index in the row of Hkv·hd values
-  if constexpr (kType == TensorType::F32) {
-    return reinterpret_cast<const float*>(row)[i];
-  } else if constexpr (kType == TensorType::F16) {
-    return __half2float(reinterpret_cast<const __half*>(row)[i]);
-  } else {  // Q8_0: kvh·hd is a multiple of 32, so blocks never straddle heads
-    const uint8_t* block = row + static_cast<int64_t>(i / kQ8Block) * kQ8BlockBytes;
-    const float d = __half2float(*reinterpret_cast<const __half*>(block));  // 2-byte aligned: 34 is even
-    return d * static_cast<float>(reinterpret_cast<const int8_t*>(block + 2)[i % kQ8Block]);
-  }
-}
 
 struct AttentionArgs {
   const float* q;          // q.head(t, h) = q + t·q_token_stride + h·q_head_stride
@@ -104,7 +83,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionArgs a) {
       const int64_t s = tile + r;
       float dot = 0.0f;
       if (s < row_end)
-        for (int c = lane; c < hd; c += 32) dot += q_sh[c] * load_kv<kType>(a.k, a.row_bytes, s, kvh, hd, c);
+        for (int c = lane; c < hd; c += 32) dot += q_sh[c] * cache_value<kType>(a.k, a.row_bytes, s, kvh, hd, c);
       dot = warp_sum(dot);
       if (lane == 0) score_sh[r] = s < row_end ? a.scale * dot : -INFINITY;
     }
@@ -127,7 +106,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionArgs a) {
 #pragma unroll
       for (int i = 0; i < kAccPerThread; ++i) {
         const int c = tid + i * kThreads;
-        if (c < hd) acc[i] += p * load_kv<kType>(a.v, a.row_bytes, tile + r, kvh, hd, c);
+        if (c < hd) acc[i] += p * cache_value<kType>(a.v, a.row_bytes, tile + r, kvh, hd, c);
       }
     }
     m = m_new;
@@ -187,7 +166,7 @@ void check_attention_args(const HeadView& q, const KvView& kv) {
     throw Error("cuda attention: " + std::to_string(q.n_heads) + " query heads do not group over " +
                 std::to_string(kv.n_kv_heads) + " KV heads");
   if (kv.type == TensorType::Q8_0) {
-    if (q.head_dim % kQ8Block != 0)
+    if (q.head_dim % kKvQ8Block != 0)
       throw Error("cuda attention: KV cache q8_0 needs a head dim that is a multiple of 32, not " +
                   std::to_string(q.head_dim));
   } else if (kv.type != TensorType::F32 && kv.type != TensorType::F16) {

@@ -131,18 +131,6 @@ __global__ void __launch_bounds__(kThreads) delta_rule_kernel(DeltaArgs a) {
   }
 }
 
-void check_delta_args(const DeltaNetDims& dims, const HeadView& q, const HeadView& k, const HeadView& v,
-                      const HeadView& out) {
-  if (dims.head_dim < 1 || dims.head_dim > kMaxHeadDim)
-    throw Error("cuda delta rule: head dim " + std::to_string(dims.head_dim) + " is outside 1.." +
-                std::to_string(kMaxHeadDim));
-  if (dims.n_k_heads < 1 || dims.n_v_heads < 1)
-    throw Error("cuda delta rule: " + std::to_string(dims.n_k_heads) + " key heads and " +
-                std::to_string(dims.n_v_heads) + " value heads");
-  if (k.n_tokens != q.n_tokens || v.n_tokens != q.n_tokens || out.n_tokens != q.n_tokens)
-    throw Error("cuda delta rule: q, k, v and out disagree on the token count");
-}
-
 void launch_delta_rule(cudaStream_t stream, const DeltaNetDims& dims, const HeadView& q, const HeadView& k,
                        const HeadView& v, const float* g, const float* beta, float* state, const HeadView& out) {
   check_delta_args(dims, q, k, v, out);
@@ -173,6 +161,18 @@ void launch_delta_rule(cudaStream_t stream, const DeltaNetDims& dims, const Head
 }
 
 }  // namespace
+
+void check_delta_args(const DeltaNetDims& dims, const HeadView& q, const HeadView& k, const HeadView& v,
+                      const HeadView& out) {
+  if (dims.head_dim < 1 || dims.head_dim > kMaxHeadDim)
+    throw Error("cuda delta rule: head dim " + std::to_string(dims.head_dim) + " is outside 1.." +
+                std::to_string(kMaxHeadDim));
+  if (dims.n_k_heads < 1 || dims.n_v_heads < 1)
+    throw Error("cuda delta rule: " + std::to_string(dims.n_k_heads) + " key heads and " +
+                std::to_string(dims.n_v_heads) + " value heads");
+  if (k.n_tokens != q.n_tokens || v.n_tokens != q.n_tokens || out.n_tokens != q.n_tokens)
+    throw Error("cuda delta rule: q, k, v and out disagree on the token count");
+}
 
 void CudaBackend::delta_rule_recurrent(const DeltaNetDims& dims, const HeadView& q, const HeadView& k,
                                        const HeadView& v, const float* g, const float* beta, float* state,

@@ -297,14 +297,7 @@ __global__ void __launch_bounds__(kThreads) chunk_state_kernel(ChunkArgs a) {
 void delta_rule_chunked_wy(CudaBackend& be, const DeltaNetDims& dims, const HeadView& q, const HeadView& k,
                            const HeadView& v, const float* g, const float* beta, float* state, const HeadView& out,
                            int64_t max_segment_chunks) {
-  if (dims.head_dim < 1 || dims.head_dim > kMaxHeadDim)
-    throw Error("cuda chunked delta rule: head dim " + std::to_string(dims.head_dim) + " is outside 1.." +
-                std::to_string(kMaxHeadDim));
-  if (dims.n_k_heads < 1 || dims.n_v_heads < 1)
-    throw Error("cuda chunked delta rule: " + std::to_string(dims.n_k_heads) + " key heads and " +
-                std::to_string(dims.n_v_heads) + " value heads");
-  if (k.n_tokens != q.n_tokens || v.n_tokens != q.n_tokens || out.n_tokens != q.n_tokens)
-    throw Error("cuda chunked delta rule: q, k, v and out disagree on the token count");
+  check_delta_args(dims, q, k, v, out);
   const int64_t n_tokens = q.n_tokens;
   if (n_tokens == 0) return;
 

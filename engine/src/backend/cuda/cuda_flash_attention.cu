@@ -19,12 +19,11 @@
 // TF32 m16n8k8 to keep float32 queries), the query heads of one KV head in the same block (GQA:
 // one K/V tile serves H / Hkv heads), and split-K over the rows for short prompts at the end of a
 // long context, where query tiles × heads leave the GPU idle.
-#include <cuda_fp16.h>
-
 #include <algorithm>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/cuda_kv_cache.cuh"
 #include "backend/cuda/cuda_prefill.h"
 
 namespace peregrine::cuda {
@@ -38,25 +37,6 @@ constexpr int kKeyChannels = 64;                       // key channels staged in
 constexpr int kMaxHeadDim = 256;
 constexpr int kRowsPerWarp = kQueries / kWarps;        // query rows w + kWarps·r
 constexpr int kChannelsPerThread = kMaxHeadDim / kThreads;  // output channels tid + kThreads·x
-constexpr int kQ8Block = 32;
-constexpr int kQ8BlockBytes = 34;                      // fp16 scale + 32 int8
-
-// Value `c` of KV head `kvh` in cache row `s`, decoded as the CPU backend decodes it.
-template <TensorType kType>
-__device__ __forceinline__ float cache_value(const uint8_t* base, uint64_t row_bytes, int64_t s, int kvh, int hd,
-                                             int c) {
-  const uint8_t* row = base + static_cast<uint64_t>(s) * row_bytes;
-  const int i = kvh * hd + c;
-  if constexpr (kType == TensorType::F32) {
-    return reinterpret_cast<const float*>(row)[i];
-  } else if constexpr (kType == TensorType::F16) {
-    return __half2float(reinterpret_cast<const __half*>(row)[i]);
-  } else {  // Q8_0: hd is a multiple of 32, so a block never straddles two heads
-    const uint8_t* block = row + static_cast<int64_t>(i / kQ8Block) * kQ8BlockBytes;
-    const float scale = __half2float(*reinterpret_cast<const __half*>(block));
-    return scale * static_cast<float>(reinterpret_cast<const int8_t*>(block + 2)[i % kQ8Block]);
-  }
-}
 
 struct FlashArgs {
   const float* q;            // q.head(t, h) = q + t·q_token_stride + h·q_head_stride

@@ -1,5 +1,5 @@
-// Device helpers shared by the GEMV versions (cuda_matmul.cu, cuda_gemv_direct.cu,
-// cuda_gemv_q8.cu).
+// Helpers shared by the GEMV versions (cuda_matmul.cu, cuda_gemv_direct.cu, cuda_gemv_q8.cu) and
+// matmul_experts (cuda_moe.cu).
 #pragma once
 
 #include <cstdint>
@@ -29,6 +29,27 @@ void with_token_count(int64_t n_tokens, F&& f) {
   }
 }
 static_assert(kMaxGemvTokens == 9, "with_token_count lists every GEMV token count");
+
+// Calls f(std::integral_constant<TensorType, t>{}) for the weight's type; false for types without
+// a codec (cuda_quant_blocks.cuh): the weight types of every CUDA matrix product.
+template <class F>
+bool with_weight_type(TensorType type, F&& f) {
+  switch (type) {
+    case TensorType::F32: f(std::integral_constant<TensorType, TensorType::F32>{}); return true;
+    case TensorType::F16: f(std::integral_constant<TensorType, TensorType::F16>{}); return true;
+    case TensorType::BF16: f(std::integral_constant<TensorType, TensorType::BF16>{}); return true;
+    case TensorType::Q8_0: f(std::integral_constant<TensorType, TensorType::Q8_0>{}); return true;
+    case TensorType::Q4_0: f(std::integral_constant<TensorType, TensorType::Q4_0>{}); return true;
+    case TensorType::Q4_1: f(std::integral_constant<TensorType, TensorType::Q4_1>{}); return true;
+    case TensorType::Q5_0: f(std::integral_constant<TensorType, TensorType::Q5_0>{}); return true;
+    case TensorType::Q5_1: f(std::integral_constant<TensorType, TensorType::Q5_1>{}); return true;
+    case TensorType::Q4_K: f(std::integral_constant<TensorType, TensorType::Q4_K>{}); return true;
+    case TensorType::Q5_K: f(std::integral_constant<TensorType, TensorType::Q5_K>{}); return true;
+    case TensorType::Q6_K: f(std::integral_constant<TensorType, TensorType::Q6_K>{}); return true;
+    case TensorType::IQ4_XS: f(std::integral_constant<TensorType, TensorType::IQ4_XS>{}); return true;
+    default: return false;
+  }
+}
 
 // 8 consecutive activations; vector loads when the address allows (n_in need not be a multiple
 // of 4 for plain weight types, so rows of x are not always 16-byte aligned).

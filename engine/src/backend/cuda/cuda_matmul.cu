@@ -283,27 +283,6 @@ void matmul_typed(CudaBackend& be, const WeightView& w, const float* x, float* y
     prefill<kType>(be, w, x, y, n_tokens);
 }
 
-// Calls f(std::integral_constant<TensorType, t>{}) for the weight's type; false for types without
-// a codec.
-template <class F>
-bool with_weight_type(TensorType type, F&& f) {
-  switch (type) {
-    case TensorType::F32: f(std::integral_constant<TensorType, TensorType::F32>{}); return true;
-    case TensorType::F16: f(std::integral_constant<TensorType, TensorType::F16>{}); return true;
-    case TensorType::BF16: f(std::integral_constant<TensorType, TensorType::BF16>{}); return true;
-    case TensorType::Q8_0: f(std::integral_constant<TensorType, TensorType::Q8_0>{}); return true;
-    case TensorType::Q4_0: f(std::integral_constant<TensorType, TensorType::Q4_0>{}); return true;
-    case TensorType::Q4_1: f(std::integral_constant<TensorType, TensorType::Q4_1>{}); return true;
-    case TensorType::Q5_0: f(std::integral_constant<TensorType, TensorType::Q5_0>{}); return true;
-    case TensorType::Q5_1: f(std::integral_constant<TensorType, TensorType::Q5_1>{}); return true;
-    case TensorType::Q4_K: f(std::integral_constant<TensorType, TensorType::Q4_K>{}); return true;
-    case TensorType::Q5_K: f(std::integral_constant<TensorType, TensorType::Q5_K>{}); return true;
-    case TensorType::Q6_K: f(std::integral_constant<TensorType, TensorType::Q6_K>{}); return true;
-    case TensorType::IQ4_XS: f(std::integral_constant<TensorType, TensorType::IQ4_XS>{}); return true;
-    default: return false;
-  }
-}
-
 }  // namespace
 
 bool gemv_v1_supports(const WeightView& w) {
@@ -322,24 +301,10 @@ void CudaBackend::matmul(const WeightView& w, const float* x, float* y, int64_t 
     PEREGRINE_CUDA_CHECK(cudaMemsetAsync(y, 0, static_cast<uint64_t>(n_tokens * w.n_out) * sizeof(float), stream()));
     return;
   }
-  switch (w.type) {
-    case TensorType::F32: return matmul_typed<TensorType::F32>(*this, w, x, y, n_tokens);
-    case TensorType::F16: return matmul_typed<TensorType::F16>(*this, w, x, y, n_tokens);
-    case TensorType::BF16: return matmul_typed<TensorType::BF16>(*this, w, x, y, n_tokens);
-    case TensorType::Q8_0: return matmul_typed<TensorType::Q8_0>(*this, w, x, y, n_tokens);
-    case TensorType::Q4_0: return matmul_typed<TensorType::Q4_0>(*this, w, x, y, n_tokens);
-    case TensorType::Q4_1: return matmul_typed<TensorType::Q4_1>(*this, w, x, y, n_tokens);
-    case TensorType::Q5_0: return matmul_typed<TensorType::Q5_0>(*this, w, x, y, n_tokens);
-    case TensorType::Q5_1: return matmul_typed<TensorType::Q5_1>(*this, w, x, y, n_tokens);
-    case TensorType::Q4_K: return matmul_typed<TensorType::Q4_K>(*this, w, x, y, n_tokens);
-    case TensorType::Q5_K: return matmul_typed<TensorType::Q5_K>(*this, w, x, y, n_tokens);
-    case TensorType::Q6_K: return matmul_typed<TensorType::Q6_K>(*this, w, x, y, n_tokens);
-    case TensorType::IQ4_XS: return matmul_typed<TensorType::IQ4_XS>(*this, w, x, y, n_tokens);
-    default:
-      throw Error("cuda matmul: weight type " + std::string(tensor_type_info(w.type).name) + " of tensor '" +
-                  std::string(w.name) + "' is not supported by the CUDA backend (supported: f32, f16, bf16, q8_0, "
-                  "q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K, iq4_xs)");
-  }
+  if (!with_weight_type(w.type, [&](auto type) { matmul_typed<decltype(type)::value>(*this, w, x, y, n_tokens); }))
+    throw Error("cuda matmul: weight type " + std::string(tensor_type_info(w.type).name) + " of tensor '" +
+                std::string(w.name) + "' is not supported by the CUDA backend (supported: f32, f16, bf16, q8_0, "
+                "q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K, iq4_xs)");
 }
 
 }  // namespace peregrine::cuda

@@ -13,7 +13,8 @@
 //
 // moe_combine: one thread per output value adds the slots in ascending expert id, each as
 // round(round(w·x) + acc) — what scatter_add_rows' atomicAdd of w·x does expert after expert on
-// the host-grouped path, so the two paths agree bit for bit where the expert outputs do.
+// the host-grouped path, so the two paths agree bit for bit where the expert outputs do. A token
+// naming one expert twice gets NaN outputs (the CPU backend throws; a kernel cannot).
 #include <string>
 #include <type_traits>
 
@@ -158,7 +159,10 @@ __global__ void moe_combine_kernel(const float* __restrict__ expert_out, const i
     int next = -1;  // the slot with the smallest id above the last one added
     for (int j = 0; j < k; ++j)
       if (token_ids[j] > previous && (next < 0 || token_ids[j] < token_ids[next])) next = j;
-    if (next < 0) break;  // a token naming one expert twice: the rest is left out (never produced by the router)
+    if (next < 0) {  // a token naming one expert twice (or a negative id): never produced by the router, so
+      acc = NAN;     // visible NaN outputs, as for a corrupt id in matmul_experts, rather than a partial sum
+      break;
+    }
     previous = token_ids[next];
     acc = __fadd_rn(acc, __fmul_rn(weights[t * k + next], expert_out[(t * k + next) * n + i]));
   }
@@ -183,20 +187,9 @@ void CudaBackend::matmul_experts(const ExpertsView& w, const int32_t* ids, int64
                   ", not a multiple of its block size " + std::to_string(Codec::kValues));
     launch_matmul_experts<decltype(type)::value>(w, ids, n_tokens, k, x, x_per_slot, y, stream());
   };
-  using T = TensorType;
-  switch (s.type) {
-    case T::F32: return run(std::integral_constant<T, T::F32>{});
-    case T::F16: return run(std::integral_constant<T, T::F16>{});
-    case T::BF16: return run(std::integral_constant<T, T::BF16>{});
-    case T::Q8_0: return run(std::integral_constant<T, T::Q8_0>{});
-    case T::Q4_K: return run(std::integral_constant<T, T::Q4_K>{});
-    case T::Q5_K: return run(std::integral_constant<T, T::Q5_K>{});
-    case T::Q6_K: return run(std::integral_constant<T, T::Q6_K>{});
-    case T::IQ4_XS: return run(std::integral_constant<T, T::IQ4_XS>{});
-    default:
-      throw Error("cuda matmul_experts: weight type " + std::string(tensor_type_info(s.type).name) + " of tensor '" +
-                  std::string(s.name) + "' is not supported by the CUDA backend");
-  }
+  if (!with_weight_type(s.type, run))
+    throw Error("cuda matmul_experts: weight type " + std::string(tensor_type_info(s.type).name) + " of tensor '" +
+                std::string(s.name) + "' is not supported by the CUDA backend");
 }
 
 void CudaBackend::moe_combine(const float* expert_out, const int32_t* ids, const float* weights, int64_t n_tokens,

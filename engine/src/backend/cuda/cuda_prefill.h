@@ -19,6 +19,12 @@ constexpr int64_t kChunkedDeltaMinTokens = 16;
 // Token counts from which attention uses query tiles instead of one block per (token, head).
 constexpr int64_t kFlashAttentionMinTokens = 16;
 
+// Throws Error unless the delta rule's arguments fit the CUDA kernels (both the recurrent and the
+// chunked one): head dim 1..128, at least one key and one value head, one token count for q, k,
+// v and out (cuda_delta_net.cu).
+void check_delta_args(const DeltaNetDims& dims, const HeadView& q, const HeadView& k, const HeadView& v,
+                      const HeadView& out);
+
 // Backend::delta_rule_chunked in chunks of 64 tokens (the contract's `chunk` only bounds the
 // rounding, which any chunk size keeps within it). Head dims 1..128. Long batches run in segments
 // of chunks sized to a fixed scratch budget; max_segment_chunks > 0 caps a segment lower (tests).

@@ -24,6 +24,11 @@
 
 #include "cuda_emulator.h"
 
+// Bounds of the static __shared__ variables of every kernel (cuda_emulator_device.h puts them in
+// this section; the linker defines the symbols). Weak: a program without any is null here.
+extern "C" unsigned char __start_peregrine_shared[] __attribute__((weak, visibility("hidden")));
+extern "C" unsigned char __stop_peregrine_shared[] __attribute__((weak, visibility("hidden")));
+
 namespace peregrine::cuda_emulation {
 
 ThreadContext* current_thread = nullptr;
@@ -281,6 +286,10 @@ void run_block(const KernelLaunch& launch, uint3 block_idx) {
     b.runnable.push_back(i);
   }
   if (shared_base) std::memset(shared_base, 0xFF, launch.shared_bytes);  // NaN poison for every block
+  if (__start_peregrine_shared != nullptr) {  // and the static shared memory of every kernel
+    const auto static_bytes = static_cast<size_t>(__stop_peregrine_shared - __start_peregrine_shared);
+    std::memset(__start_peregrine_shared, 0xFF, static_bytes);
+  }
   block = &b;
   auto abandon = [&](const std::string& why) {
     // Threads stopped mid-kernel start afresh next time; their frames are dropped (kernel locals

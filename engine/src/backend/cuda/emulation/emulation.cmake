@@ -29,7 +29,8 @@ target_link_libraries(peregrine_backend_cuda PUBLIC peregrine_format PRIVATE ${C
 target_include_directories(peregrine_backend_cuda BEFORE PRIVATE ${peregrine_emulation_dir}/include)
 target_compile_definitions(peregrine_backend_cuda PUBLIC PEREGRINE_HAVE_CUDA=1 PRIVATE PEREGRINE_CUDA_EMULATION=1)
 if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
-  # As nvcc compiles them by default, products and sums stay separate roundings unless the code
-  # asks for fmaf; `#pragma unroll` is nvcc's.
+  # Products and sums stay separate roundings unless the code asks for fmaf. nvcc (--fmad=true by
+  # default) contracts a * b + c into an FMA instead, so bit-exact device code uses fmaf or
+  # __fmul_rn / __fadd_rn explicitly (docs/cuda.md). `#pragma unroll` is nvcc's.
   target_compile_options(peregrine_backend_cuda PRIVATE -ffp-contract=off -Wno-unknown-pragmas)
 endif()

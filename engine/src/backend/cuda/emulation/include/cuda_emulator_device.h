@@ -25,8 +25,11 @@
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __align__(n) __attribute__((aligned(n)))
-// One instance per kernel (blocks run one after another, so one block's shared memory at a time).
-#define __shared__ static
+// One instance per kernel (blocks run one after another, so one block's shared memory at a time),
+// all in the section peregrine_shared, which the emulator fills with 0xFF bytes (NaN) before each
+// block as it does dynamic shared memory: a read before a write, or a value expected to survive
+// from an earlier block, shows up in results.
+#define __shared__ __attribute__((section("peregrine_shared"))) static
 
 // ---- vector types ----
 
