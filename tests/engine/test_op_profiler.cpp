@@ -289,7 +289,10 @@ TEST(OpProfiler, DeviceTimersAreReadOnlyAtReport) {
 
 // ---- peregrine-cli bench --op-profile ---------------------------------------------------------
 
-nlohmann::json bench_json(const std::vector<std::string>& args) {
+// On the CPU backend (the bench's default, auto, would take a CUDA device where one exists and
+// time with device events).
+nlohmann::json bench_json(std::vector<std::string> args) {
+  args.insert(args.begin(), {"--backend", "cpu"});
   testing::internal::CaptureStdout();
   const int rc = cli::run_bench(args);
   const std::string out = testing::internal::GetCapturedStdout();

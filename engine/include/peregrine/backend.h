@@ -154,6 +154,22 @@ class Backend {
   // backends such as the CPU one).
   virtual std::unique_ptr<OpTimer> make_op_timer() { return nullptr; }
 
+  // ---- step capture (CUDA graphs; docs/cuda.md, "Step graphs") ----
+  // A backend that can record a whole forward step and replay it as one submission returns true
+  // from begin_step_capture: the operations issued until end_step_capture are recorded, not run,
+  // and end_step_capture submits them (shape_key names the step's shape: steps of one key issue
+  // the same operations with different arguments). Inside a capture nothing may wait for the
+  // backend or read its memory on the host (download, synchronize, moe_route, top_k_rows): that
+  // throws. abort_step_capture discards a capture (an exception inside the step); nothing of it
+  // ran. The defaults capture nothing: operations simply run as they are issued. A wrapper that
+  // must see every operation (the profiler) keeps these defaults.
+  virtual bool begin_step_capture(uint64_t shape_key) {
+    (void)shape_key;
+    return false;
+  }
+  virtual void end_step_capture() {}
+  virtual void abort_step_capture() noexcept {}
+
   // y[t] = W·x[t] for t < n_tokens; x rows have w.n_in values, y rows w.n_out, both contiguous.
   virtual void matmul(const WeightView& w, const float* x, float* y, int64_t n_tokens) = 0;
   // out[t] = row tokens[t] of the table (an embedding lookup), as float.

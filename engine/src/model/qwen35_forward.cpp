@@ -66,7 +66,7 @@ uint64_t Qwen35Forward::scratch_bytes(const ModelConfig& c, int64_t T) {
                          4 * T * c.ssm_time_step_rank + T * 2 * c.n_head * c.head_dim +
                          2 * T * c.n_head_kv * c.head_dim + T * c.n_head * c.head_dim + 3 * T * n_ff +
                          T * std::max<int64_t>(1, c.n_expert) + T + 2 * T * c.n_embd +
-                         c.n_vocab;  // logits of one row (all-logits steps grow it)
+                         c.n_vocab;  // a sequence's backend logits row (all-logits calls grow it)
   // Backend-routed MoE: gate, up, act and down outputs per slot, plus ids and weights.
   const int64_t slots = c.is_moe() ? std::min(T, kBackendRoutedTokens) * std::max<int64_t>(1, c.n_expert_used) : 0;
   const int64_t moe_values = slots * (3 * c.n_ff_expert + c.n_embd + 2);
@@ -130,20 +130,19 @@ void Qwen35Forward::decoder_layer(const LayerWeights& L, KvCache* kv, DeltaNetSt
 }
 
 void Qwen35Forward::finish(const FloatParam& norm, const WeightView& head, int64_t T, const StepOutputs& out) {
-  const int64_t n = c_.n_embd, V = c_.n_vocab;
+  const int64_t n = c_.n_embd;
   const bool host = be_.host_memory();  // then the results are written where the caller wants them
   float* hidden = host ? out.hidden : hidden_out_.data();
   be_.rmsnorm(x_.data(), norm.data(), hidden, T, n, c_.rms_eps);
-  if (!host) be_.download(out.hidden, hidden, T * n * sizeof(float));
-  if (!out.logits) return;
+  float* logits = host ? out.logits : out.backend_logits;
+  if (!logits) return;
   const int64_t rows = out.all_logits ? T : 1;
-  float* logits = out.logits;
-  if (!host) {
-    if (logits_out_.size() < rows * V) logits_out_.reset(be_, rows * V);  // grows once per width
-    logits = logits_out_.data();
-  }
   be_.matmul(head, hidden + (T - rows) * n, logits, rows);
-  if (!host) be_.download(out.logits, logits, rows * V * sizeof(float));
+}
+
+void Qwen35Forward::hand_over(const StepOutputs& out, int64_t T) {
+  if (be_.host_memory()) return;
+  be_.download(out.hidden, hidden_out_.data(), T * c_.n_embd * sizeof(float));
 }
 
 void Qwen35Forward::save_checkpoint(const BackendArray<float>& state, float* slot) {

@@ -1,6 +1,8 @@
 // One forward step (at most max_batch tokens) of the qwen35 / qwen35moe trunk and of its MTP
 // head, written against the Backend operations. Owns the activation scratch, allocated once in
-// the backend's memory; the step's results are handed back in host memory (StepOutputs).
+// the backend's memory. A device backend's step writes its logits into backend memory the caller
+// names and keeps its hidden rows until hand_over() downloads them, so that nothing inside the
+// step waits for the device (a step may be captured as one CUDA graph).
 #pragma once
 
 #include <span>
@@ -13,10 +15,11 @@
 
 namespace peregrine {
 
-// Where one step writes its results (rows of this step only), in host memory.
+// Where one step writes its results (rows of this step only).
 struct StepOutputs {
-  float* hidden = nullptr;        // [T][n_embd] after output_norm / shared_head_norm
-  float* logits = nullptr;        // [T][n_vocab] or [1][n_vocab]; null: no logits this step
+  float* hidden = nullptr;          // host [T][n_embd] after output_norm / shared_head_norm (hand_over on a device)
+  float* logits = nullptr;          // host backends: [T][n_vocab] or [1][n_vocab]; null: no logits this step
+  float* backend_logits = nullptr;  // device backends: the same rows, in backend memory; null: no logits
   bool all_logits = false;
   float* layer_inputs = nullptr;  // optional: row block of layer 0; layer il at + il·layer_stride
   int64_t layer_stride = 0;
@@ -31,6 +34,9 @@ class Qwen35Forward {
   // hidden_in: [T][n_embd] host rows.
   void mtp_step(Sequence::Impl& seq, std::span<const int32_t> tokens, const float* hidden_in, int64_t start,
                 const StepOutputs& out);
+  // After a step of T tokens on a device backend: its hidden rows to out.hidden (the host waits
+  // here, outside the step). Nothing to do on a host backend.
+  void hand_over(const StepOutputs& out, int64_t T);
 
   // Steps of up to this many tokens (decode, MTP verify, drafts) keep the MoE routing in backend
   // memory (no host round trip per MoE layer); longer steps group tokens per expert on the host.
@@ -55,7 +61,7 @@ class Qwen35Forward {
   void routed_experts_on_backend(const FfnWeights& w, const float* in, float* out, RoutingCapture* routing,
                                  int64_t T);
   bool route_on_backend(int64_t T) const;
-  // The final norm, the LM head and the hand-over of hidden rows and logits to the host.
+  // The final norm and the LM head, into the step's outputs (hidden rows stay in hidden_out_ on a device).
   void finish(const FloatParam& norm, const WeightView& head, int64_t T, const StepOutputs& out);
   // Embedding rows of `tokens` into dst (backend memory). The table is a host view (see
   // Qwen35Weights::place_on): host backends read it directly, others get host-dequantized rows.
@@ -81,7 +87,7 @@ class Qwen35Forward {
   // Backend-routed MoE, [min(max_batch, kBackendRoutedTokens)][k][width] each.
   Scratch slot_gate_, slot_up_, slot_act_, slot_out_, slot_weights_;
   BackendArray<int32_t> slot_ids_;
-  Scratch hidden_out_, logits_out_;               // the step's results before they go to the host
+  Scratch hidden_out_;                            // the step's hidden rows until hand_over()
   // Host side: positions, the routing the model reads back, embedding rows being uploaded.
   std::vector<int32_t> positions_;
   std::vector<int32_t> route_ids_, expert_rows_;

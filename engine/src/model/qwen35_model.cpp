@@ -92,15 +92,45 @@ struct Model::Impl {
   // a long all-logits call step by step rather than hold N · n_vocab floats).
   bool keeps_logits(int64_t rows) const { return !backend->host_memory() && rows <= options.max_batch; }
   void begin_logits(BackendLogits& out, std::vector<float>& host, int64_t rows);
-  // The LM head over `rows` hidden rows of a finished step (host, after the final norm) into
-  // backend row `out_row`, and down to host row `out_row` unless kept. The forward step hands
-  // its hidden rows to the host; the head runs here, from those rows, so the logits need not:
-  // n_embd floats per row go back up instead of n_vocab coming down.
-  void head_rows(BackendLogits& out, std::vector<float>& host, const WeightView& head, const float* hidden,
-                 int64_t rows, int64_t out_row, bool keep);
+  // A device backend's step writes its `rows` logits rows straight into `out` (row `out_row`
+  // when kept, else row 0, then downloaded to host row `out_row` by finish_step).
+  void aim_logits(StepOutputs& step, BackendLogits& out, int64_t rows, int64_t out_row, bool keep) const;
+  void finish_step(const StepOutputs& step, int64_t T, BackendLogits& out, std::vector<float>& host, int64_t rows,
+                   int64_t out_row, bool keep);
   void end_logits(BackendLogits& out, int64_t rows, bool keep);
 
-  BackendArray<float> head_input;     // the hidden rows head_rows uploads
+  // ---- step graphs (Backend::begin_step_capture; docs/cuda.md, "Step graphs") ----
+  // Whether a step of T tokens may be recorded as one backend graph: a short step (decode, MTP
+  // verify, drafts) whose operations never hand values to the host. Diagnostics that read
+  // inside the step (routing capture, layer inputs) and host-routed MoE steps run uncaptured.
+  bool capturable(const Sequence::Impl& seq, int64_t T, bool trunk) const {
+    if (backend->host_memory() || T > kMaxCapturedTokens || seq.capture_routing) return false;
+    if (trunk && seq.capture_layer_inputs) return false;
+    return !config.is_moe() || (options.moe_routing == MoeRoutingMode::Auto && T <= Qwen35Forward::kBackendRoutedTokens);
+  }
+  // Steps with one key issue the same operations (only arguments such as positions differ).
+  static uint64_t shape_key(bool mtp, int64_t T, const StepOutputs& out, bool checkpoints) {
+    return (mtp ? 1u : 0u) | static_cast<uint64_t>(T) << 1 | uint64_t{out.all_logits} << 9 |
+           uint64_t{out.backend_logits != nullptr} << 10 | uint64_t{checkpoints} << 11;
+  }
+  // Runs `step`, captured and submitted as one graph when the backend agrees; an exception inside
+  // the step discards the capture (nothing of it ran) and propagates.
+  template <class Step>
+  void run_step(bool capture, uint64_t key, Step&& step) {
+    if (!capture || !backend->begin_step_capture(key)) {
+      step();
+      return;
+    }
+    try {
+      step();
+    } catch (...) {
+      backend->abort_step_capture();
+      throw;
+    }
+    backend->end_step_capture();
+  }
+  static constexpr int64_t kMaxCapturedTokens = 9;
+
   BackendArray<float> penalized_row;  // top_logits: a copy of a row with the penalties applied
   std::vector<float> host_row;        // top_logits over a host copy
 };
@@ -118,14 +148,17 @@ void Model::Impl::begin_logits(BackendLogits& out, std::vector<float>& host, int
   if (out.rows.size() < capacity) out.rows.reset(*backend, capacity);
 }
 
-void Model::Impl::head_rows(BackendLogits& out, std::vector<float>& host, const WeightView& head,
-                            const float* hidden, int64_t rows, int64_t out_row, bool keep) {
-  const int64_t n = config.n_embd, V = config.n_vocab;
-  if (head_input.size() < rows * n) head_input.reset(*backend, std::max(rows, int64_t{1}) * n);
-  backend->upload(head_input.data(), hidden, rows * n * sizeof(float));
-  float* dst = out.rows.data() + (keep ? out_row * V : 0);
-  backend->matmul(head, head_input.data(), dst, rows);
-  if (!keep) backend->download(host.data() + out_row * V, dst, rows * V * sizeof(float));
+void Model::Impl::aim_logits(StepOutputs& step, BackendLogits& out, int64_t rows, int64_t out_row, bool keep) const {
+  if (backend->host_memory() || rows == 0) return;
+  step.backend_logits = out.rows.data() + (keep ? out_row * config.n_vocab : 0);
+}
+
+void Model::Impl::finish_step(const StepOutputs& step, int64_t T, BackendLogits& out, std::vector<float>& host,
+                              int64_t rows, int64_t out_row, bool keep) {
+  forward.hand_over(step, T);
+  if (keep || rows == 0 || backend->host_memory()) return;
+  const int64_t V = config.n_vocab;
+  backend->download(host.data() + out_row * V, out.rows.data(), rows * V * sizeof(float));
 }
 
 void Model::Impl::end_logits(BackendLogits& out, int64_t rows, bool keep) {
@@ -277,21 +310,21 @@ void Model::evaluate_lazy(Sequence& sequence, std::span<const int32_t> tokens, i
   for (int64_t i = 0; i < N; i += B) {
     const int64_t T = std::min(B, N - i);
     const bool last = i + T == N;
+    const int64_t step_rows = want_all_logits ? T : (last ? 1 : 0), out_row = want_all_logits ? i : 0;
     StepOutputs out;
     out.hidden = seq.hidden.data() + i * n;
     out.all_logits = want_all_logits;
-    // A device backend's logits come from head_rows below instead.
-    if (!device) out.logits = want_all_logits ? seq.logits.data() + i * c.n_vocab : (last ? seq.logits.data() : nullptr);
+    if (!device) out.logits = step_rows > 0 ? seq.logits.data() + out_row * c.n_vocab : nullptr;
+    impl_->aim_logits(out, seq.backend_logits, step_rows, out_row, keep);
     if (seq.capture_layer_inputs) {
       out.layer_inputs = seq.layer_inputs.data() + i * n;
       out.layer_stride = N * n;
     }
-    impl_->forward.trunk_step(seq, tokens.subspan(i, T), start + i, out);
+    const auto part = tokens.subspan(i, T);
+    impl_->run_step(impl_->capturable(seq, T, true), Impl::shape_key(false, T, out, seq.record_checkpoints),
+                    [&] { impl_->forward.trunk_step(seq, part, start + i, out); });
+    impl_->finish_step(out, T, seq.backend_logits, seq.logits, step_rows, out_row, keep);
     seq.n_past = start + i + T;
-    const int64_t step_rows = want_all_logits ? T : (last ? 1 : 0);
-    if (device && step_rows > 0)
-      impl_->head_rows(seq.backend_logits, seq.logits, impl_->weights.output, out.hidden + (T - step_rows) * n,
-                       step_rows, want_all_logits ? i : 0, keep);
   }
   impl_->end_logits(seq.backend_logits, rows, keep);
   if (seq.record_checkpoints) seq.checkpoint_count = N;
@@ -348,17 +381,18 @@ void Model::evaluate_mtp_lazy(Sequence& sequence, std::span<const int32_t> token
   for (int64_t i = 0; i < N; i += B) {
     const int64_t T = std::min(B, N - i);
     const bool last = i + T == N;
+    const int64_t step_rows = want_all_logits ? T : (last ? 1 : 0), out_row = want_all_logits ? i : 0;
     StepOutputs out;
     out.hidden = seq.mtp_hidden.data() + i * n;
     out.all_logits = want_all_logits;
-    if (!device)
-      out.logits = want_all_logits ? seq.mtp_logits.data() + i * c.n_vocab : (last ? seq.mtp_logits.data() : nullptr);
-    impl_->forward.mtp_step(seq, tokens.subspan(i, T), hidden_rows.data() + i * n, start + i, out);
+    if (!device) out.logits = step_rows > 0 ? seq.mtp_logits.data() + out_row * c.n_vocab : nullptr;
+    impl_->aim_logits(out, seq.backend_mtp_logits, step_rows, out_row, keep);
+    const auto part = tokens.subspan(i, T);
+    impl_->run_step(impl_->capturable(seq, T, false), Impl::shape_key(true, T, out, false), [&] {
+      impl_->forward.mtp_step(seq, part, hidden_rows.data() + i * n, start + i, out);
+    });
+    impl_->finish_step(out, T, seq.backend_mtp_logits, seq.mtp_logits, step_rows, out_row, keep);
     seq.mtp_n_past = start + i + T;
-    const int64_t step_rows = want_all_logits ? T : (last ? 1 : 0);
-    if (device && step_rows > 0)
-      impl_->head_rows(seq.backend_mtp_logits, seq.mtp_logits, impl_->weights.mtp->head,
-                       out.hidden + (T - step_rows) * n, step_rows, want_all_logits ? i : 0, keep);
   }
   impl_->end_logits(seq.backend_mtp_logits, rows, keep);
 }

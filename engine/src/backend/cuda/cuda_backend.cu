@@ -21,6 +21,7 @@ namespace peregrine::cuda {
 
 void log_device_info(const DeviceInfo& info);  // cuda_device_log.cpp: spdlog does not compile under nvcc
 bool tf32_prefill_from_environment();            // cuda_device_log.cpp
+bool step_graphs_from_environment();             // cuda_step_capture.cu
 
 namespace {
 
@@ -87,11 +88,15 @@ CudaBackend::CudaBackend(int device) {
 
   log_device_info(info_);
   tf32_prefill_ = tf32_prefill_from_environment();
+  graphs_enabled_ = step_graphs_from_environment();
+  step_graph_ = std::make_unique<StepGraph>(stream_);
 }
 
 CudaBackend::~CudaBackend() {
   // Errors are ignored here: a destructor cannot report them, and freeing is all that is left.
+  abort_step_capture();  // a capture left open cannot be waited for
   cudaStreamSynchronize(stream_);
+  release_capture_resources();
   if (cublas_) cublasDestroy(cublas_);
   for (void* block : weight_blocks_) cudaFree(block);
   for (Buffer& b : scratch_) cudaFree(b.ptr);
@@ -120,6 +125,10 @@ void CudaBackend::release(void* p) noexcept {
 
 void CudaBackend::upload(void* dst, const void* host_src, uint64_t bytes) {
   if (bytes == 0) return;
+  if (capturing()) {  // recorded in the step's graph: the bytes go through a capture arena
+    capture_copy(host_src, bytes, dst);
+    return;
+  }
   // Waiting makes the call safe for any host buffer, pinned or pageable, that the caller frees
   // or overwrites right after return. Uploads are rare on the hot path (stage() serves that).
   PEREGRINE_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream_));
@@ -127,6 +136,7 @@ void CudaBackend::upload(void* dst, const void* host_src, uint64_t bytes) {
 }
 
 void CudaBackend::download(void* host_dst, const void* src, uint64_t bytes) {
+  refuse_while_capturing("download");
   if (bytes == 0) return;
   PEREGRINE_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
   PEREGRINE_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -151,7 +161,10 @@ const uint8_t* CudaBackend::place_weights(const uint8_t* host, uint64_t bytes, s
   return static_cast<const uint8_t*>(p);
 }
 
-void CudaBackend::synchronize() { PEREGRINE_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+void CudaBackend::synchronize() {
+  refuse_while_capturing("synchronize");
+  PEREGRINE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
 
 std::optional<uint64_t> CudaBackend::free_memory() const {
   size_t free_bytes = 0, total_bytes = 0;
@@ -165,8 +178,13 @@ void* CudaBackend::scratch(Scratch slot, uint64_t bytes) {
   Buffer& b = scratch_[static_cast<int>(slot)];
   if (b.bytes < bytes) {
     const uint64_t size = grown_size(b.bytes, bytes);
-    // cudaFree waits for kernels still reading the old buffer.
-    PEREGRINE_CUDA_CHECK(cudaFree(b.ptr));
+    if (capturing()) {
+      // Operations recorded earlier in the step may read the old buffer when the graph runs.
+      if (b.ptr) deferred_frees_.push_back(b.ptr);
+    } else {
+      // cudaFree waits for kernels still reading the old buffer.
+      PEREGRINE_CUDA_CHECK(cudaFree(b.ptr));
+    }
     b = {};
     b.ptr = device_malloc(size, "operation scratch");
     b.bytes = size;
@@ -177,6 +195,9 @@ void* CudaBackend::scratch(Scratch slot, uint64_t bytes) {
 const void* CudaBackend::stage(Staging which, const void* host, uint64_t bytes) {
   StagingSlot& slot = staging_[static_cast<int>(which)];
   if (bytes == 0) return slot.device;
+  // A captured step's copies run when its graph does: they use a capture arena, and the ring,
+  // its events and its mirror stay as they were.
+  if (capturing()) return capture_copy(host, bytes, nullptr);
   // The mirror holds what the device buffer holds once the copies issued so far have run; any
   // kernel issued later runs after them. So when it already starts with these bytes there is
   // nothing to copy: decoding stages the same positions for every attention layer and the same

@@ -14,6 +14,7 @@
 //   cuda_matmul.cu     matmul (GEMV versions in cuda_gemv*.cu + the cuBLAS path)
 //   cuda_attention.cu  attention over F32 / F16 / Q8_0 caches
 //   cuda_delta_net.cu  delta-rule recurrent and chunked forms
+//   cuda_step_capture.cu step graphs: capture arenas, deferred frees (cuda_step_graph.*: the graphs)
 #pragma once
 
 #include <cstdint>
@@ -21,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cuda/cuda_step_graph.h"
 #include "peregrine/backend.h"
 
 // Opaque CUDA handles, so this header compiles as plain C++ too (tests include it).
@@ -62,6 +64,18 @@ class CudaBackend final : public Backend {
   void synchronize() override;
   std::optional<uint64_t> free_memory() const override;
   std::unique_ptr<OpTimer> make_op_timer() override;  // cudaEvent pairs on the stream (cuda_op_timer.cu)
+
+  // ---- step graphs (cuda_step_capture.cu; docs/cuda.md, "Step graphs") ----
+  // On unless PEREGRINE_CUDA_GRAPHS=0 (read when the backend is made). While a step is captured,
+  // stage() and upload() copy through capture arenas instead of the staging ring, scratch that
+  // grows keeps its old buffer until the step's graph has run, and download() / synchronize()
+  // throw (the step would wait for work that has not been submitted).
+  bool begin_step_capture(uint64_t shape_key) override;
+  void end_step_capture() override;
+  void abort_step_capture() noexcept override;
+  bool step_graphs_enabled() const { return graphs_enabled_; }
+  bool capturing() const { return step_graph_ && step_graph_->capturing(); }
+  StepGraphStats step_graph_stats() const { return step_graph_ ? step_graph_->stats() : StepGraphStats{}; }
   uint64_t weight_bytes() const { return weight_bytes_; }
   // Prefill matrix products on TF32 tensor cores (default) or in exact float32
   // (PEREGRINE_CUDA_PREFILL_MATH=fp32, read when the backend is made).
@@ -158,6 +172,32 @@ class CudaBackend final : public Backend {
   void grow_staging(StagingSlot& slot, uint64_t bytes);
   void free_staging(StagingSlot& slot) noexcept;
   StagingSlot staging_[static_cast<int>(Staging::Count)];
+
+  // Step capture. A captured step's host→device copies read pinned memory when the graph runs,
+  // not when they are recorded, so they come from an arena of their own (bump allocated, pinned
+  // chunks paired with device chunks), reused only after the event recorded behind that step's
+  // graph launch. The staging ring and its mirrors are left alone while capturing.
+  struct CaptureArena {
+    struct Chunk {
+      void* pinned = nullptr;
+      void* device = nullptr;
+      uint64_t bytes = 0;
+    };
+    std::vector<Chunk> chunks;
+    size_t chunk = 0;   // bump position: chunk index and bytes used in it
+    uint64_t used = 0;
+    cudaEvent_t launched = nullptr;  // recorded after the graph that read this arena
+    bool pending = false;
+  };
+  static constexpr int kCaptureArenas = 3;
+  const void* capture_copy(const void* host, uint64_t bytes, void* device_dst);
+  void refuse_while_capturing(const char* call) const;
+  void release_capture_resources() noexcept;
+  bool graphs_enabled_ = true;
+  std::unique_ptr<StepGraph> step_graph_;
+  CaptureArena arenas_[kCaptureArenas];
+  int arena_ = 0;
+  std::vector<void*> deferred_frees_;  // scratch replaced during a capture, freed after the launch
 };
 
 }  // namespace peregrine::cuda

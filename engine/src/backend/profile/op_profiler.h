@@ -78,6 +78,8 @@ class ProfilingBackend final : public Backend {
   void synchronize() override { inner_->synchronize(); }
   std::optional<uint64_t> free_memory() const override { return inner_->free_memory(); }
   std::unique_ptr<OpTimer> make_op_timer() override { return inner_->make_op_timer(); }
+  // Step capture (begin_step_capture ...) is deliberately not forwarded: timers and host-clock
+  // synchronisation cannot live inside a CUDA graph, so a profiled model runs its steps uncaptured.
 
   void matmul(const WeightView& w, const float* x, float* y, int64_t n_tokens) override;
   void get_rows(const WeightView& table, std::span<const int32_t> tokens, float* out) override;
