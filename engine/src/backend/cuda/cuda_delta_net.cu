@@ -32,21 +32,6 @@ constexpr int kColsPerBlock = 32;                        // one value column per
 constexpr int kMaxHeadDim = 128;
 constexpr int kRowsPerThread = kMaxHeadDim / kWarps;     // key rows i = warp + kWarps·r
 
-struct DeltaArgs {
-  const float* q;  // q/k: head (t, kh) at t·token_stride + kh·head_stride (key heads)
-  const float* k;
-  const float* v;  // head (t, j), value heads
-  int64_t q_token_stride, q_head_stride;
-  int64_t k_token_stride, k_head_stride;
-  int64_t v_token_stride, v_head_stride;
-  const float* g;     // dense [T][Hv], log-decay (applied as e^g)
-  const float* beta;  // dense [T][Hv]
-  float* state;       // [Hv][d][d]
-  float* out;         // head (t, j)
-  int64_t out_token_stride, out_head_stride;
-  int64_t n_tokens;
-  int n_k_heads, n_v_heads, d;
-};
 
 // grid: (Hv, ceil(d / 32)), block: kThreads.
 __global__ void __launch_bounds__(kThreads) delta_rule_kernel(DeltaArgs a) {
@@ -131,30 +116,41 @@ __global__ void __launch_bounds__(kThreads) delta_rule_kernel(DeltaArgs a) {
   }
 }
 
-void launch_delta_rule(cudaStream_t stream, const DeltaNetDims& dims, const HeadView& q, const HeadView& k,
-                       const HeadView& v, const float* g, const float* beta, float* state, const HeadView& out) {
-  check_delta_args(dims, q, k, v, out);
-  if (q.n_tokens == 0) return;
+}  // namespace
+
+DeltaArgs delta_args(const DeltaNetDims& dims, const HeadView& q, const HeadView& k, const HeadView& v,
+                     const float* g, const float* beta, float* state, const HeadView& out, int64_t first,
+                     int64_t n_tokens) {
   DeltaArgs a{};
-  a.q = q.data;
-  a.k = k.data;
-  a.v = v.data;
+  a.q = q.data + first * q.token_stride;
+  a.k = k.data + first * k.token_stride;
+  a.v = v.data + first * v.token_stride;
   a.q_token_stride = q.token_stride;
   a.q_head_stride = q.head_stride;
   a.k_token_stride = k.token_stride;
   a.k_head_stride = k.head_stride;
   a.v_token_stride = v.token_stride;
   a.v_head_stride = v.head_stride;
-  a.g = g;
-  a.beta = beta;
+  a.g = g + first * dims.n_v_heads;
+  a.beta = beta + first * dims.n_v_heads;
   a.state = state;
-  a.out = out.data;
+  a.out = out.data + first * out.token_stride;
   a.out_token_stride = out.token_stride;
   a.out_head_stride = out.head_stride;
-  a.n_tokens = q.n_tokens;
+  a.n_tokens = n_tokens;
   a.n_k_heads = static_cast<int>(dims.n_k_heads);
   a.n_v_heads = static_cast<int>(dims.n_v_heads);
   a.d = static_cast<int>(dims.head_dim);
+  return a;
+}
+
+namespace {
+
+void launch_delta_rule(cudaStream_t stream, const DeltaNetDims& dims, const HeadView& q, const HeadView& k,
+                       const HeadView& v, const float* g, const float* beta, float* state, const HeadView& out) {
+  check_delta_args(dims, q, k, v, out);
+  if (q.n_tokens == 0) return;
+  const DeltaArgs a = delta_args(dims, q, k, v, g, beta, state, out, 0, q.n_tokens);
   const dim3 grid(static_cast<unsigned>(dims.n_v_heads), blocks_for(dims.head_dim, kColsPerBlock));
   launch_kernel(delta_rule_kernel, grid, kThreads, 0, stream, a);
   PEREGRINE_CUDA_LAUNCHED();

@@ -43,21 +43,10 @@ constexpr int kStateTile = 32;            // key channels per shared tile in ker
 constexpr int kRowsPerWarp = kChunk / kWarps;          // chunk rows i = warp + kWarps·r in kernel 2
 constexpr uint64_t kScratchBudget = 64ull << 20;       // bytes of W, U, P, γ per segment
 
-struct ChunkArgs {
-  const float* q;  // q/k: head (t, kh) at t·token_stride + kh·head_stride (key heads)
-  const float* k;
-  const float* v;  // head (t, j), value heads
-  int64_t q_token_stride, q_head_stride;
-  int64_t k_token_stride, k_head_stride;
-  int64_t v_token_stride, v_head_stride;
-  const float* g;     // dense [T][Hv], log-decay
-  const float* beta;  // dense [T][Hv]
-  float* state;       // [Hv][d][d]
-  float* out;         // head (t, j)
-  int64_t out_token_stride, out_head_stride;
-  int64_t n_tokens;   // of this segment (every pointer above starts at the segment)
-  int n_chunks;       // ceil(n_tokens / kChunk)
-  int n_k_heads, n_v_heads, d;
+// The delta rule's operands (n_tokens: this segment's; every pointer starts at the segment) and
+// the segment's scratch.
+struct ChunkArgs : DeltaArgs {
+  int n_chunks;  // ceil(n_tokens / kChunk)
   // Scratch, chunk c of value head j at index j·n_chunks + c:
   float* w;      // [Hv][n_chunks][kChunk][d]
   float* u;      // [Hv][n_chunks][kChunk][d]
@@ -316,26 +305,8 @@ void delta_rule_chunked_wy(CudaBackend& be, const DeltaNetDims& dims, const Head
   for (int64_t s0 = 0; s0 < n_tokens; s0 += segment_chunks * kChunk) {
     const int64_t n = std::min(segment_chunks * kChunk, n_tokens - s0);
     ChunkArgs a{};
-    a.q = q.data + s0 * q.token_stride;
-    a.k = k.data + s0 * k.token_stride;
-    a.v = v.data + s0 * v.token_stride;
-    a.q_token_stride = q.token_stride;
-    a.q_head_stride = q.head_stride;
-    a.k_token_stride = k.token_stride;
-    a.k_head_stride = k.head_stride;
-    a.v_token_stride = v.token_stride;
-    a.v_head_stride = v.head_stride;
-    a.g = g + s0 * hv;
-    a.beta = beta + s0 * hv;
-    a.state = state;
-    a.out = out.data + s0 * out.token_stride;
-    a.out_token_stride = out.token_stride;
-    a.out_head_stride = out.head_stride;
-    a.n_tokens = n;
+    static_cast<DeltaArgs&>(a) = delta_args(dims, q, k, v, g, beta, state, out, s0, n);
     a.n_chunks = static_cast<int>((n + kChunk - 1) / kChunk);
-    a.n_k_heads = static_cast<int>(dims.n_k_heads);
-    a.n_v_heads = static_cast<int>(hv);
-    a.d = static_cast<int>(d);
     a.w = w;
     a.u = u;
     a.p = p;

@@ -25,6 +25,29 @@ constexpr int64_t kFlashAttentionMinTokens = 16;
 void check_delta_args(const DeltaNetDims& dims, const HeadView& q, const HeadView& k, const HeadView& v,
                       const HeadView& out);
 
+// The delta rule's operands as kernel arguments, shared by the recurrent kernel
+// (cuda_delta_net.cu) and the chunked one (cuda_delta_net_chunked.cu, which adds its scratch).
+struct DeltaArgs {
+  const float* q;  // q/k: head (t, kh) at t·token_stride + kh·head_stride (key heads)
+  const float* k;
+  const float* v;  // head (t, j), value heads
+  int64_t q_token_stride, q_head_stride;
+  int64_t k_token_stride, k_head_stride;
+  int64_t v_token_stride, v_head_stride;
+  const float* g;     // dense [T][Hv], log-decay (applied as e^g)
+  const float* beta;  // dense [T][Hv]
+  float* state;       // [Hv][d][d]
+  float* out;         // head (t, j)
+  int64_t out_token_stride, out_head_stride;
+  int64_t n_tokens;   // every pointer above starts at the first of these tokens
+  int n_k_heads, n_v_heads, d;
+};
+
+// DeltaArgs for tokens [first, first + n_tokens) of the views (cuda_delta_net.cu).
+DeltaArgs delta_args(const DeltaNetDims& dims, const HeadView& q, const HeadView& k, const HeadView& v,
+                     const float* g, const float* beta, float* state, const HeadView& out, int64_t first,
+                     int64_t n_tokens);
+
 // Backend::delta_rule_chunked in chunks of 64 tokens (the contract's `chunk` only bounds the
 // rounding, which any chunk size keeps within it). Head dims 1..128. Long batches run in segments
 // of chunks sized to a fixed scratch budget; max_segment_chunks > 0 caps a segment lower (tests).
