@@ -7,6 +7,7 @@
 // with --ask, the answer to TEXT has streamed in) the window is saved to FILE and the app quits.
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QDateTime>
 #include <QDir>
 #include <QMessageBox>
 #include <QSettings>
@@ -106,6 +107,11 @@ int main(int argc, char** argv) {
                               .arg(QString::fromStdString(e.what())));
     return 1;
   }
+
+  // Deleted chats stay restorable for a while, then go for good (and stop turning up in backups).
+  constexpr qint64 kDayMs = 24LL * 60 * 60 * 1000;
+  store->purgeDeletedBefore(QDateTime::currentMSecsSinceEpoch() -
+                            app::ConversationStore::kDeletedKeptDays * kDayMs);
 
   // Declaration order is destruction order in reverse: the controller stores a running answer's
   // partial text first, then the engine thread is joined, then the store is closed.

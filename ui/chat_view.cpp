@@ -6,37 +6,17 @@
 #include <QVBoxLayout>
 
 #include "ui/code_block.h"
+#include "ui/message_list_model.h"
 #include "ui/message_widget.h"
 
 namespace peregrine::ui {
 
-QString statisticsLine(const app::Message& message) {
-  QStringList parts;
-  if (!message.model.isEmpty()) parts << message.model;
-  const app::MessageStats& s = message.stats;
-  if (s.generatedTokens) parts << ChatView::tr("%n tokens", nullptr, static_cast<int>(*s.generatedTokens));
-  if (s.tokensPerSecond) parts << ChatView::tr("%1 tok/s").arg(*s.tokensPerSecond, 0, 'f', 1);
-  if (s.ttftMs) parts << ChatView::tr("first token %1 s").arg(*s.ttftMs / 1000.0, 0, 'f', 2);
-  if (s.mtpAcceptance) parts << ChatView::tr("MTP %1%").arg(*s.mtpAcceptance * 100.0, 0, 'f', 0);
-  if (message.state == app::MessageState::Interrupted) parts << ChatView::tr("interrupted");
-  return parts.join(QStringLiteral(" · "));
-}
-
-MessageItem messageItemFrom(const app::Message& message, const app::Siblings& siblings) {
-  MessageItem item;
-  item.id = message.id;
-  item.role = message.role;
-  item.thinking = message.thinking;
-  item.content = message.content;
-  item.branchIndex = std::max(0, siblings.index);
-  item.branchCount = std::max(1, static_cast<int>(siblings.ids.size()));
-  if (message.role == app::Role::Assistant) item.footer = statisticsLine(message);
-  item.streaming = message.state == app::MessageState::Streaming;
-  return item;
-}
-
 ChatView::ChatView(QWidget* parent)
-    : QScrollArea(parent), column_(new QWidget), columnLayout_(new QVBoxLayout), placeholder_(new QLabel) {
+    : QScrollArea(parent),
+      model_(new MessageListModel(this)),
+      column_(new QWidget),
+      columnLayout_(new QVBoxLayout),
+      placeholder_(new QLabel) {
   setObjectName(QStringLiteral("chatView"));
   setWidgetResizable(true);
   setFrameShape(QFrame::NoFrame);
@@ -68,6 +48,18 @@ ChatView::ChatView(QWidget* parent)
   setWidget(page);
 
   // Follow new text only while the user is at the bottom; scrolling up to read stops following.
+  connect(model_, &MessageListModel::modelReset, this, &ChatView::rebuild);
+  connect(model_, &MessageListModel::rowsInserted, this,
+          [this](const QModelIndex&, int first, int last) { insertRows(first, last); });
+  connect(model_, &MessageListModel::rowsRemoved, this,
+          [this](const QModelIndex&, int first, int last) { removeRows(first, last); });
+  connect(model_, &MessageListModel::dataChanged, this,
+          [this](const QModelIndex& from, const QModelIndex& to) { updateRows(from.row(), to.row()); });
+  connect(model_, &MessageListModel::thinkingAppended, this,
+          [this](int row, const QString& piece) { messages_[row]->appendThinking(piece); });
+  connect(model_, &MessageListModel::answerAppended, this,
+          [this](int row, const QString& piece) { messages_[row]->appendAnswer(piece); });
+
   connect(verticalScrollBar(), &QScrollBar::valueChanged, this, [this](int value) {
     stickToBottom_ = value >= verticalScrollBar()->maximum() - 4;
   });
@@ -77,38 +69,53 @@ ChatView::ChatView(QWidget* parent)
   updatePlaceholder();
 }
 
-void ChatView::setMessages(const QList<MessageItem>& items) {
-  clear();
-  for (const MessageItem& item : items) addMessage(item);
+void ChatView::rebuild() {
+  for (MessageWidget* w : messages_) delete w;
+  messages_.clear();
+  insertRows(0, model_->rowCount() - 1);
   stickToBottom_ = true;
   scrollToBottom();
 }
 
-MessageWidget* ChatView::addMessage(const MessageItem& item) {
+void ChatView::insertRows(int first, int last) {
+  for (int row = first; row <= last; ++row) {
+    MessageWidget* widget = createWidget(model_->at(row));
+    // The column holds the placeholder first and a trailing stretch last.
+    columnLayout_->insertWidget(row + 1, widget);
+    messages_.insert(row, widget);
+  }
+  updatePlaceholder();
+}
+
+void ChatView::removeRows(int first, int last) {
+  for (int row = last; row >= first; --row) delete messages_.takeAt(row);
+  updatePlaceholder();
+}
+
+void ChatView::updateRows(int first, int last) {
+  for (int row = first; row <= last; ++row) {
+    const MessageItem& item = model_->at(row);
+    MessageWidget* widget = messages_[row];
+    widget->setStreaming(item.streaming);
+    // Text that streamed in is already there; only a different text is set again.
+    if (widget->thinking() != item.thinking || widget->content() != item.content)
+      widget->setThinkingAndContent(item.thinking, item.content);
+    widget->setBranch(item.branchIndex, item.branchCount);
+    widget->setFooter(item.footer);
+  }
+}
+
+MessageWidget* ChatView::createWidget(const MessageItem& item) {
   auto* widget = new MessageWidget(item.id, item.role, column_);
+  widget->setStreaming(item.streaming);
   widget->setThinkingAndContent(item.thinking, item.content);
   widget->setBranch(item.branchIndex, item.branchCount);
   widget->setFooter(item.footer);
-  widget->setStreaming(item.streaming);
   widget->setRenderInterval(renderIntervalMs_);
   connect(widget, &MessageWidget::branchRequested, this, &ChatView::branchRequested);
   connect(widget, &MessageWidget::editRequested, this, &ChatView::editRequested);
   connect(widget, &MessageWidget::regenerateRequested, this, &ChatView::regenerateRequested);
-  // Before the trailing stretch.
-  columnLayout_->insertWidget(columnLayout_->count() - 1, widget);
-  messages_.append(widget);
-  updatePlaceholder();
   return widget;
-}
-
-void ChatView::clear() {
-  for (MessageWidget* w : messages_) delete w;
-  messages_.clear();
-  updatePlaceholder();
-}
-
-void ChatView::appendToMessage(qint64 messageId, const QString& chunk) {
-  if (MessageWidget* w = message(messageId)) w->appendText(chunk);
 }
 
 MessageWidget* ChatView::message(qint64 messageId) const {

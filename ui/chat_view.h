@@ -1,13 +1,14 @@
-// The conversation on screen: a scrolling column of MessageWidgets. Takes plain values (MessageItem)
-// and emits signals for branch switching, editing and regenerating; it never talks to storage or
-// the engine (the controller in app/ does).
+// The conversation on screen: a scrolling column of MessageWidgets, one per row of its
+// MessageListModel. The view observes the model (reset, rows inserted / removed, data changed,
+// streamed text) and is never told what to draw; it emits signals for branch switching, editing
+// and regenerating. It never talks to storage or the engine (the controller in app/ changes the
+// model).
 #pragma once
 
 #include <QList>
 #include <QScrollArea>
 #include <QString>
 
-#include "core/storage_types.h"
 
 class QLabel;
 class QVBoxLayout;
@@ -15,35 +16,20 @@ class QVBoxLayout;
 namespace peregrine::ui {
 
 class CodeBlock;
+class MessageListModel;
 class MessageWidget;
-
-struct MessageItem {
-  qint64 id = 0;
-  app::Role role = app::Role::User;
-  QString thinking;  // kept apart from content in storage; shown as the Thinking block
-  QString content;
-  int branchIndex = 0;  // position among siblings (0-based) for ◀ 2/3 ▶
-  int branchCount = 1;
-  QString footer;  // statistics line under an answer
-  bool streaming = false;
-};
-
-// A stored message as the chat shows it: statistics and "interrupted" in the footer.
-MessageItem messageItemFrom(const app::Message& message, const app::Siblings& siblings);
-QString statisticsLine(const app::Message& message);
+struct MessageItem;
 
 class ChatView : public QScrollArea {
   Q_OBJECT
  public:
   explicit ChatView(QWidget* parent = nullptr);
 
-  void setMessages(const QList<MessageItem>& items);
-  MessageWidget* addMessage(const MessageItem& item);
-  void clear();
-  // Streamed text for a message on screen; keeps the view at the bottom when it was there.
-  // Rendering is coalesced to at most one per renderInterval (default 16 ms, about a frame), so
-  // a fast model cannot flood the GUI thread; the text is never delayed by more than that.
-  void appendToMessage(qint64 messageId, const QString& chunk);
+  // The rows shown (owned by the view).
+  MessageListModel* model() const { return model_; }
+  // Streamed text keeps the view at the bottom when it was there. Rendering is coalesced to at
+  // most one per renderInterval (default 16 ms, about a frame), so a fast model cannot flood the
+  // GUI thread; the text is never delayed by more than that.
   void setRenderInterval(int milliseconds) { renderIntervalMs_ = milliseconds; }
 
   MessageWidget* message(qint64 messageId) const;
@@ -61,8 +47,14 @@ class ChatView : public QScrollArea {
   void regenerateRequested(qint64 messageId);
 
  private:
+  void rebuild();
+  void insertRows(int first, int last);
+  void removeRows(int first, int last);
+  void updateRows(int first, int last);
+  MessageWidget* createWidget(const MessageItem& item);
   void updatePlaceholder();
 
+  MessageListModel* model_;
   QWidget* column_;
   QVBoxLayout* columnLayout_;
   QLabel* placeholder_;

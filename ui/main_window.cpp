@@ -58,24 +58,79 @@ MainWindow::MainWindow(QWidget* parent)
   statusBar()->addPermanentWidget(status_, 1);
   statusBar()->setSizeGripEnabled(false);
 
+  buildChatMenu(toggleSettings);
+  forwardRequests();
+  resize(1200, 800);
+}
+
+void MainWindow::buildChatMenu(QAction* toggleSettings) {
   QMenu* chatMenu = menuBar()->addMenu(tr("&Chat"));
   newChat_ = addShortcut(tr("&New chat"), QKeySequence(QStringLiteral("Ctrl+N")));
   search_ = addShortcut(tr("&Search chats"), QKeySequence(QStringLiteral("Ctrl+F")));
   focusInput_ = addShortcut(tr("&Focus input"), QKeySequence(QStringLiteral("Ctrl+L")));
   copyCode_ = addShortcut(tr("&Copy last code block"), QKeySequence(QStringLiteral("Ctrl+Shift+C")));
-  chatMenu->addActions({newChat_, search_, focusInput_, copyCode_, toggleSettings});
+  thinking_ = new QAction(tr("&Thinking"), this);
+  thinking_->setObjectName(QStringLiteral("thinkingAction"));
+  thinking_->setCheckable(true);
+  thinking_->setChecked(true);  // a new chat thinks; the controller sets the open chat's value
+  thinking_->setToolTip(tr("Let the model think before it answers (per chat)"));
+  undoDelete_ = new QAction(tr("&Undo delete chat"), this);
+  undoDelete_->setObjectName(QStringLiteral("undoDeleteAction"));
+  undoDelete_->setEnabled(false);
+  exportMarkdown_ = addShortcut(tr("Export chat as &Markdown…"), QKeySequence(QStringLiteral("Ctrl+E")));
+  exportMarkdown_->setObjectName(QStringLiteral("exportMarkdownAction"));
+  exportJson_ = new QAction(tr("Export chat as &JSON…"), this);
+  exportJson_->setObjectName(QStringLiteral("exportJsonAction"));
+  addAction(exportJson_);
+  chatMenu->addActions({newChat_, search_, focusInput_, copyCode_, toggleSettings, thinking_, undoDelete_,
+                        exportMarkdown_, exportJson_});
   chatMenu->addSeparator();
   QAction* quit = chatMenu->addAction(tr("&Quit"));
   quit->setShortcut(QKeySequence::Quit);
   connect(quit, &QAction::triggered, this, &QWidget::close);
 
   connect(newChat_, &QAction::triggered, this, &MainWindow::newConversationRequested);
-  connect(conversations_, &ConversationList::newConversationRequested, this,
-          &MainWindow::newConversationRequested);
   connect(search_, &QAction::triggered, conversations_, &ConversationList::focusSearch);
   connect(focusInput_, &QAction::triggered, input_, &InputBox::focusInput);
   connect(copyCode_, &QAction::triggered, this, &MainWindow::copyLastCodeBlock);
-  resize(1200, 800);
+}
+
+void MainWindow::forwardRequests() {
+  connect(input_, &InputBox::sendRequested, this, &MainWindow::sendRequested);
+  connect(input_, &InputBox::stopRequested, this, &MainWindow::stopRequested);
+  connect(conversations_, &ConversationList::newConversationRequested, this,
+          &MainWindow::newConversationRequested);
+  connect(conversations_, &ConversationList::conversationSelected, this, &MainWindow::conversationSelected);
+  connect(conversations_, &ConversationList::renameRequested, this, &MainWindow::renameRequested);
+  connect(conversations_, &ConversationList::deleteRequested, this, &MainWindow::deleteRequested);
+  connect(conversations_, &ConversationList::searchChanged, this, &MainWindow::searchChanged);
+  connect(chat_, &ChatView::branchRequested, this, &MainWindow::branchRequested);
+  connect(chat_, &ChatView::editRequested, this, &MainWindow::editRequested);
+  connect(chat_, &ChatView::regenerateRequested, this, &MainWindow::regenerateRequested);
+}
+
+MessageListModel* MainWindow::messageModel() const { return chat_->model(); }
+
+ConversationListModel* MainWindow::conversationModel() const { return conversations_->model(); }
+
+void MainWindow::setInputText(const QString& text) { input_->setText(text); }
+
+void MainWindow::setGenerating(bool generating) { input_->setGenerating(generating); }
+
+void MainWindow::focusInput() { input_->focusInput(); }
+
+void MainWindow::setCurrentConversation(qint64 conversationId) {
+  conversations_->setCurrentConversation(conversationId);
+}
+
+void MainWindow::setContextUsage(qint64 used, qint64 size) { status_->setContext(used, size); }
+
+void MainWindow::setTokensPerSecond(double tokensPerSecond) { status_->setTokensPerSecond(tokensPerSecond); }
+
+void MainWindow::setChatPlaceholder(const QString& html) { chat_->setPlaceholderText(html); }
+
+void MainWindow::showStatusMessage(const QString& text, int timeoutMs) {
+  statusBar()->showMessage(text, timeoutMs);
 }
 
 QAction* MainWindow::addShortcut(const QString& text, const QKeySequence& keys) {

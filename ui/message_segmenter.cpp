@@ -6,9 +6,6 @@
 namespace peregrine::ui {
 namespace {
 
-constexpr QStringView kThinkOpen = u"<think>";
-constexpr QStringView kThinkClose = u"</think>";
-
 struct Fence {
   QChar character;
   qsizetype length = 0;
@@ -50,14 +47,6 @@ bool isFenceCloser(QStringView line, const Fence& fence) {
   return n >= fence.length && line.mid(indent + n).trimmed().isEmpty();
 }
 
-// "abc</thi" while streaming: the tag's beginning is not part of the thoughts.
-QStringView withoutPartialTag(QStringView text, QStringView tag) {
-  for (qsizetype k = std::min<qsizetype>(tag.size() - 1, text.size()); k > 0; --k) {
-    if (text.endsWith(tag.left(k))) return text.chopped(k);
-  }
-  return text;
-}
-
 // An open code block whose last, unfinished line could still become the closing fence: do not
 // flash "``" at the end of the code while it streams.
 QStringView withoutPartialCloser(QStringView code, const Fence& fence) {
@@ -96,23 +85,6 @@ QStringView withoutFinalNewline(QStringView code) {
   return code.endsWith(u'\n') ? code.chopped(1) : code;
 }
 
-// Parses a thinking section whose body starts at bodyStart. Returns where parsing continues.
-qsizetype parseThinking(QStringView text, qsizetype bodyStart, QList<Segment>& out) {
-  const qsizetype close = text.indexOf(kThinkClose, bodyStart);
-  Segment s;
-  s.kind = Segment::Kind::Thinking;
-  if (close < 0) {
-    s.text = withoutPartialTag(text.mid(bodyStart), kThinkClose).toString();
-    s.end = text.size();
-  } else {
-    s.text = text.mid(bodyStart, close - bodyStart).toString();
-    s.closed = true;
-    s.end = close + kThinkClose.size();
-  }
-  out.append(s);
-  return s.end;
-}
-
 // Parses a fenced code block whose opening line starts at openerStart.
 qsizetype parseCode(QStringView text, qsizetype openerStart, const Fence& fence,
                     QList<Segment>& out) {
@@ -149,14 +121,13 @@ qsizetype parseCode(QStringView text, qsizetype openerStart, const Fence& fence,
 
 }  // namespace
 
-QList<Segment> segmentMessage(QStringView text, bool startsInThinking) {
+QList<Segment> segmentMessage(QStringView text) {
   QList<Segment> out;
   qsizetype pos = 0;
-  if (startsInThinking) pos = parseThinking(text, 0, out);
   // Every segment boundary is treated as the start of a line: the same state whether the parse
   // began at the start of the text or at the boundary (see MessageSegmenter).
   while (pos < text.size()) {
-    enum class Next { None, Thinking, Code, Markdown } next = Next::None;
+    enum class Next { None, Code, Markdown } next = Next::None;
     qsizetype nextAt = text.size();
     Fence fence;
     qsizetype lineStart = pos;
@@ -177,14 +148,6 @@ QList<Segment> segmentMessage(QStringView text, bool startsInThinking) {
         fence = *opener;
         break;
       }
-      // Only at the start of a line (as the model writes it): "use the `<think>` tag" in prose
-      // stays text.
-      if (const qsizetype tag = line.indexOf(kThinkOpen);
-          tag >= 0 && line.left(tag).trimmed().isEmpty()) {
-        next = Next::Thinking;
-        nextAt = lineStart + tag;
-        break;
-      }
       previousLineBlank = line.trimmed().isEmpty();
       sawText = sawText || !previousLineBlank;
       lineStart = newline < 0 ? text.size() : newline + 1;
@@ -200,7 +163,6 @@ QList<Segment> segmentMessage(QStringView text, bool startsInThinking) {
     }
     switch (next) {
       case Next::None: pos = text.size(); break;
-      case Next::Thinking: pos = parseThinking(text, nextAt + kThinkOpen.size(), out); break;
       case Next::Code: pos = parseCode(text, nextAt, fence, out); break;
       case Next::Markdown: pos = nextAt; break;
     }
@@ -212,7 +174,7 @@ int MessageSegmenter::append(QStringView chunk) {
   text_.append(chunk);
   const qsizetype base = committedEnd_;
   const QList<Segment> tail =
-      segmentMessage(QStringView(text_).mid(base), startsInThinking_ && base == 0);
+      segmentMessage(QStringView(text_).mid(base));
 
   const QList<Segment> before = segments_.mid(committedCount_);
   segments_.erase(segments_.begin() + committedCount_, segments_.end());
@@ -236,9 +198,8 @@ int MessageSegmenter::append(QStringView chunk) {
   return firstChanged;
 }
 
-void MessageSegmenter::reset(QStringView text, bool startsInThinking) {
+void MessageSegmenter::reset(QStringView text) {
   text_.clear();
-  startsInThinking_ = startsInThinking;
   segments_.clear();
   committedCount_ = 0;
   committedEnd_ = 0;

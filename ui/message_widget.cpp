@@ -1,6 +1,7 @@
 #include "ui/message_widget.h"
 
 #include <algorithm>
+#include <utility>
 
 #include <QEvent>
 #include <QHBoxLayout>
@@ -85,6 +86,9 @@ MessageWidget::MessageWidget(qint64 messageId, app::Role role, QWidget* parent)
   }
 
   footer_->setObjectName(QStringLiteral("messageFooter"));
+  // Wraps: an unwrapped statistics line would set the minimum width of the whole chat column,
+  // and a narrow chat (the settings dock open) would cut every message off on the right.
+  footer_->setWordWrap(true);
   footer_->hide();
 
   auto* header = new QHBoxLayout;
@@ -105,26 +109,32 @@ MessageWidget::MessageWidget(qint64 messageId, app::Role role, QWidget* parent)
   changeEvent(nullptr);
 }
 
-void MessageWidget::setText(const QString& text, bool startsInThinking) {
-  segmenter_.reset(text, startsInThinking);
+void MessageWidget::setThinkingAndContent(const QString& thinking, const QString& content) {
+  thinkingText_ = thinking;
+  thinkingChanged_ = true;
+  segmenter_.reset(content);
   // Everything may have changed: rebuild from the first segment.
   pendingFirstChanged_ = -1;
   renderTimer_->stop();
+  syncThinking();
   syncSegments(0);
 }
 
-void MessageWidget::setThinkingAndContent(const QString& thinking, const QString& content) {
-  if (thinking.isEmpty()) {
-    setText(content);
-  } else {
-    setText(QStringLiteral("<think>") + thinking + QStringLiteral("</think>\n\n") + content);
-  }
+void MessageWidget::appendThinking(const QString& piece) {
+  if (piece.isEmpty()) return;
+  thinkingText_ += piece;
+  thinkingChanged_ = true;
+  scheduleRendering();
 }
 
-void MessageWidget::appendText(const QString& chunk) {
-  if (chunk.isEmpty()) return;
-  const int changed = segmenter_.append(chunk);
+void MessageWidget::appendAnswer(const QString& piece) {
+  if (piece.isEmpty()) return;
+  const int changed = segmenter_.append(piece);
   pendingFirstChanged_ = pendingFirstChanged_ < 0 ? changed : std::min(pendingFirstChanged_, changed);
+  scheduleRendering();
+}
+
+void MessageWidget::scheduleRendering() {
   const qint64 sinceRender = lastRender_.isValid() ? lastRender_.elapsed() : renderIntervalMs_;
   if (sinceRender >= renderIntervalMs_) {
     flushRendering();
@@ -135,12 +145,29 @@ void MessageWidget::appendText(const QString& chunk) {
 
 void MessageWidget::flushRendering() {
   renderTimer_->stop();
-  if (pendingFirstChanged_ < 0) return;
-  const int firstChanged = pendingFirstChanged_;
-  pendingFirstChanged_ = -1;
-  syncSegments(firstChanged);
+  if (pendingFirstChanged_ < 0 && !thinkingChanged_) return;
+  syncThinking();
+  if (pendingFirstChanged_ >= 0) syncSegments(std::exchange(pendingFirstChanged_, -1));
   ++renderCount_;
   lastRender_.restart();
+}
+
+void MessageWidget::syncThinking() {
+  thinkingChanged_ = false;
+  if (!thinkingBlock_ && thinkingText_.isEmpty()) return;
+  if (!thinkingBlock_) {
+    thinkingBlock_ = new ThinkingBlock(this);
+    body_->insertWidget(0, thinkingBlock_);
+  }
+  thinkingBlock_->setText(thinkingText_);
+  // Thinking is over once the answer starts or the message is no longer streaming. It folds
+  // away then (once; the user may open it again).
+  const bool finished = !segmenter_.text().isEmpty() || !streaming_;
+  thinkingBlock_->setFinished(finished);
+  if (finished && !thinkingBlock_->property("autoCollapsed").toBool()) {
+    thinkingBlock_->setProperty("autoCollapsed", true);
+    thinkingBlock_->setExpanded(false);
+  }
 }
 
 void MessageWidget::syncSegments(int firstChanged) {
@@ -167,20 +194,12 @@ void MessageWidget::syncSegments(int firstChanged) {
     }
     renderSegment(segmentWidgets_[i], segment);
   }
-  // The thinking folds away once the answer starts (once; the user may open it again).
-  for (int i = 0; i + 1 < segments.size(); ++i) {
-    if (segments[i].kind != Segment::Kind::Thinking) continue;
-    QWidget* w = segmentWidgets_[i];
-    if (!w->property("autoCollapsed").toBool()) {
-      w->setProperty("autoCollapsed", true);
-      static_cast<ThinkingBlock*>(w)->setExpanded(false);
-    }
-  }
+  // The answer started: the thinking above it is finished.
+  if (thinkingBlock_ && !segments.isEmpty()) syncThinking();
 }
 
 QWidget* MessageWidget::createSegmentWidget(const Segment& segment) {
   switch (segment.kind) {
-    case Segment::Kind::Thinking: return new ThinkingBlock(this);
     case Segment::Kind::Code: return new CodeBlock(this);
     case Segment::Kind::Markdown: break;
   }
@@ -189,12 +208,6 @@ QWidget* MessageWidget::createSegmentWidget(const Segment& segment) {
 
 void MessageWidget::renderSegment(QWidget* widget, const Segment& segment) {
   switch (segment.kind) {
-    case Segment::Kind::Thinking: {
-      auto* block = static_cast<ThinkingBlock*>(widget);
-      block->setText(segment.text);
-      block->setFinished(segment.closed);
-      break;
-    }
     case Segment::Kind::Code:
       static_cast<CodeBlock*>(widget)->setCode(segment.text, segment.language);
       break;
@@ -233,8 +246,10 @@ void MessageWidget::setFooter(const QString& footer) {
 }
 
 void MessageWidget::setStreaming(bool streaming) {
+  if (streaming == streaming_) return;
   streaming_ = streaming;
   action_->setEnabled(!streaming);
+  if (thinkingBlock_) syncThinking();
 }
 
 void MessageWidget::changeEvent(QEvent* event) {

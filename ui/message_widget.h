@@ -1,7 +1,10 @@
-// One message in the chat: a header (who, the ◀ 2/3 ▶ branch navigator, actions), the message's
-// segments as widgets (ThinkingBlock, Markdown rendered to a label, CodeBlock), and a footer
-// (statistics, "interrupted"). Streaming goes through appendText(): only the last segment's widget
-// is re-rendered; the widgets of earlier segments are left alone (same objects, no re-layout).
+// One message in the chat: a header (who, the ◀ 2/3 ▶ branch navigator, actions), the model's
+// thinking in a ThinkingBlock (when it has any), the answer's segments as widgets (Markdown
+// rendered to a label, CodeBlock), and a footer (statistics, "interrupted"). Thinking and answer
+// arrive apart (the engine splits them, storage keeps them in two columns), so nothing here looks
+// for <think> tags. Streaming goes through appendThinking() / appendAnswer(): only the thinking
+// block or the answer's last segment is re-rendered; the widgets of earlier segments are left
+// alone (same objects, no re-layout).
 #pragma once
 
 #include <QElapsedTimer>
@@ -21,6 +24,7 @@ class QVBoxLayout;
 namespace peregrine::ui {
 
 class CodeBlock;
+class ThinkingBlock;
 
 class MessageWidget : public QWidget {
   Q_OBJECT
@@ -30,20 +34,23 @@ class MessageWidget : public QWidget {
   qint64 messageId() const { return messageId_; }
   app::Role role() const { return role_; }
 
-  // The whole text (a stored message, or an edit). startsInThinking: the text begins inside the
-  // thinking section without an opening <think> (see segmentMessage).
-  void setText(const QString& text, bool startsInThinking = false);
-  // A stored message whose thinking is kept apart from its content.
+  // The whole message (a stored one): its thinking (may be empty) and its answer text.
   void setThinkingAndContent(const QString& thinking, const QString& content);
-  // Streamed text; re-renders the last segment only (and adds new segments as they begin).
-  // With a render interval, tokens arriving faster than that are rendered together (at most one
+  // Streamed thinking; the ThinkingBlock appears with the first piece.
+  void appendThinking(const QString& piece);
+  // Streamed answer text; re-renders the last segment only (and adds new segments as they begin).
+  // The first answer text folds the thinking away and marks it finished.
+  // With a render interval, pieces arriving faster than that are rendered together (at most one
   // render per interval); the text itself is taken at once.
-  void appendText(const QString& chunk);
+  void appendAnswer(const QString& piece);
   void setRenderInterval(int milliseconds) { renderIntervalMs_ = milliseconds; }
   // Renders text still waiting for the render interval.
   void flushRendering();
   int renderCount() const { return renderCount_; }
-  const QString& text() const { return segmenter_.text(); }
+  const QString& content() const { return segmenter_.text(); }
+  const QString& thinking() const { return thinkingText_; }
+  // nullptr while the message has no thinking.
+  ThinkingBlock* thinkingBlock() const { return thinkingBlock_; }
 
   // Branch navigator: shown when count > 1; index is 0-based.
   void setBranch(int index, int count);
@@ -52,7 +59,7 @@ class MessageWidget : public QWidget {
   void setStreaming(bool streaming);
   bool isStreaming() const { return streaming_; }
 
-  // The segment widgets, in order (ThinkingBlock, QLabel for Markdown, CodeBlock).
+  // The answer's segment widgets, in order (QLabel for Markdown, CodeBlock).
   int segmentCount() const { return static_cast<int>(segmentWidgets_.size()); }
   QWidget* segmentWidget(int index) const { return segmentWidgets_.value(index); }
   const QList<Segment>& segments() const { return segmenter_.segments(); }
@@ -69,6 +76,8 @@ class MessageWidget : public QWidget {
   void paintEvent(QPaintEvent* event) override;
 
  private:
+  void scheduleRendering();
+  void syncThinking();
   void syncSegments(int firstChanged);
   QWidget* createSegmentWidget(const Segment& segment);
   void renderSegment(QWidget* widget, const Segment& segment);
@@ -77,6 +86,9 @@ class MessageWidget : public QWidget {
   qint64 messageId_;
   app::Role role_;
   bool streaming_ = false;
+  QString thinkingText_;
+  ThinkingBlock* thinkingBlock_ = nullptr;
+  bool thinkingChanged_ = false;  // thinking text not yet rendered
   MessageSegmenter segmenter_;
   QList<QWidget*> segmentWidgets_;
   QList<Segment::Kind> segmentKinds_;

@@ -25,47 +25,10 @@ ModelSummary ModelSummary::fromEngine(const peregrine::ModelInfo& info) {
   return s;
 }
 
-QString finishReasonName(peregrine::StopReason reason) {
-  const std::string_view name = peregrine::stop_reason_name(reason);
-  return QString::fromUtf8(name.data(), int(name.size()));
-}
-
-GenerationStats statsFromEngine(const peregrine::event::Done& done) {
-  GenerationStats s;
-  s.reason = done.reason;
-  s.promptTokens = done.prompt_tokens;
-  s.reusedPromptTokens = done.reused_prompt_tokens;
-  s.generatedTokens = done.generated_tokens;
-  s.ttftMs = done.ttft_ms;
-  s.prefillMs = done.prefill_ms;
-  s.prefillTokensPerSecond = done.prefill_tok_s;
-  s.decodeMs = done.decode_ms;
-  s.tokensPerSecond = done.decode_tok_s;
-  s.mtpActive = done.mtp.active;
-  s.mtpDrafted = done.mtp.drafted;
-  s.mtpAccepted = done.mtp.accepted;
-  s.mtpAcceptance = done.mtp.acceptance_rate;
-  s.mtpMeanAccepted = done.mtp.mean_accepted;
-  return s;
-}
-
-GenerationProgress progressFromEngine(const peregrine::event::StepStats& stats) {
-  GenerationProgress p;
-  p.generatedTokens = stats.generated_tokens;
-  p.contextUsed = stats.n_past;
-  p.tokensPerSecond = stats.decode_tok_s;
-  p.lastStepMs = stats.last_step_ms;
-  p.elapsedSeconds = stats.elapsed_s;
-  p.mtpActive = stats.mtp.active;
-  p.mtpAcceptance = stats.mtp.acceptance_rate;
-  return p;
-}
-
 void registerBridgeMetaTypes() {
   static const bool registered = [] {
     qRegisterMetaType<ModelSummary>("peregrine::app::ModelSummary");
-    qRegisterMetaType<GenerationProgress>("peregrine::app::GenerationProgress");
-    qRegisterMetaType<GenerationStats>("peregrine::app::GenerationStats");
+    qRegisterMetaType<peregrine::GenerationStats>("peregrine::GenerationStats");
     return true;
   }();
   (void)registered;

@@ -1,6 +1,7 @@
-// Plain values the engine bridge hands to the GUI: the Qt-side copies of the engine's ModelInfo,
-// StepStats and Done, and the request the GUI fills to start an answer. All of them travel
-// through queued signals, so they are registered as Qt metatypes (registerBridgeMetaTypes()).
+// Plain values the engine bridge hands to the GUI: the Qt-side copy of the engine's ModelInfo and
+// the request the GUI fills to start an answer. An answer's statistics are the engine's own
+// peregrine::GenerationStats, from the engine to the store without a copy in between. What travels
+// through queued signals is registered as a Qt metatype (registerBridgeMetaTypes()).
 #pragma once
 
 #include <chrono>
@@ -13,6 +14,7 @@
 
 #include "peregrine/chat_template.h"
 #include "peregrine/engine.h"
+#include "peregrine/generation_stats.h"
 #include "peregrine/sampler.h"
 
 namespace peregrine::app {
@@ -48,47 +50,13 @@ struct GenerationRequest {
   // Default: the format detected from the model's tokenizer.chat_template.
   std::optional<peregrine::ChatFormat> format;
   bool ignoreEos = false;  // keep going past end-of-generation tokens (tests, benchmarks)
-  // How often the engine reports GenerationProgress; 0 = after every step (the client still
-  // emits at most one stats signal per batch of events it handles).
+  // How often the engine reports its running statistics; 0 = after every step (the client still
+  // emits at most one progress signal per batch of events it handles).
   std::chrono::milliseconds statsInterval{250};
   // MTP speculative decoding: auto (drafts when the model has an MTP block), off, or a fixed
   // draft length. Greedy output is the same whatever the setting.
   peregrine::MtpSetting mtp;
 };
-
-// Live numbers while an answer streams (at most every 250 ms).
-struct GenerationProgress {
-  qint64 generatedTokens = 0;
-  qint64 contextUsed = 0;      // positions in the sequence (prompt + answer so far)
-  double tokensPerSecond = 0;  // decode rate since the first token
-  double lastStepMs = 0;
-  double elapsedSeconds = 0;
-  bool mtpActive = false;      // drafting with the MTP head
-  double mtpAcceptance = 0;    // accepted / drafted so far, 0..1
-};
-
-// The closing numbers of one answer (the engine's event::Done).
-struct GenerationStats {
-  peregrine::StopReason reason = peregrine::StopReason::MaxTokens;
-  qint64 promptTokens = 0;
-  qint64 reusedPromptTokens = 0;
-  qint64 generatedTokens = 0;
-  double ttftMs = 0;
-  double prefillMs = 0;
-  double prefillTokensPerSecond = 0;
-  double decodeMs = 0;
-  double tokensPerSecond = 0;  // decode rate
-  bool mtpActive = false;      // the answer was drafted with the MTP head
-  qint64 mtpDrafted = 0;
-  qint64 mtpAccepted = 0;
-  double mtpAcceptance = 0;    // accepted / drafted, 0..1 (what the store keeps)
-  double mtpMeanAccepted = 0;  // accepted drafts per verify step
-};
-
-// "eos", "max_tokens", "stop_string", "cancelled", "context_full" (peregrine::stop_reason_name).
-QString finishReasonName(peregrine::StopReason reason);
-GenerationStats statsFromEngine(const peregrine::event::Done& done);
-GenerationProgress progressFromEngine(const peregrine::event::StepStats& stats);
 
 // Idempotent; EngineClient's constructor calls it, so queued connections to its signals work.
 void registerBridgeMetaTypes();
@@ -96,5 +64,4 @@ void registerBridgeMetaTypes();
 }  // namespace peregrine::app
 
 Q_DECLARE_METATYPE(peregrine::app::ModelSummary)
-Q_DECLARE_METATYPE(peregrine::app::GenerationProgress)
-Q_DECLARE_METATYPE(peregrine::app::GenerationStats)
+Q_DECLARE_METATYPE(peregrine::GenerationStats)

@@ -83,8 +83,6 @@ quint64 EngineClient::generate(const GenerationRequest& request) {
   g.mtp = request.mtp;
   Pending pending;
   pending.kind = Kind::Generate;
-  pending.chatOptions = request.options;
-  pending.format = request.format;
   return track(engine_->generate(std::move(g)), std::move(pending));
 }
 
@@ -131,16 +129,17 @@ void EngineClient::handle(const peregrine::Event& event) {
   Pending& pending = it->second;
 
   if (const auto* text = event.get_if<peregrine::event::TokenText>()) {
-    handleText(id, pending, text->text);
+    // One event carries thinking or answer text (or only token ids), never both.
+    bufferText(id, TextPart::Thinking, text->thinking);
+    bufferText(id, TextPart::Answer, text->text);
   } else if (const auto* step = event.get_if<peregrine::event::StepStats>()) {
-    latestStats_ = std::make_pair(id, progressFromEngine(*step));  // only the newest is worth showing
+    latestStats_ = std::make_pair(id, step->stats);  // only the newest is worth showing
   } else if (const auto* done = event.get_if<peregrine::event::Done>()) {
-    if (pending.splitter) bufferText(id, pending.splitter->finish());
     flushText();
     flushStats();
-    const GenerationStats closing = statsFromEngine(*done);
+    const peregrine::GenerationStats closing = done->stats;
     closeRequest(id);
-    emit finished(id, finishReasonName(closing.reason), closing);
+    emit finished(id, closing);
   } else if (const auto* progress = event.get_if<peregrine::event::LoadProgress>()) {
     emit modelLoadProgress(pending.path, progress->done_bytes, progress->total_bytes);
   } else if (const auto* loaded = event.get_if<peregrine::event::ModelLoaded>()) {
@@ -158,11 +157,15 @@ void EngineClient::handle(const peregrine::Event& event) {
   } else if (const auto* failure = event.get_if<peregrine::event::Error>()) {
     const QString message = QString::fromStdString(failure->message);
     const Pending closed = std::move(pending);
-    if (closed.kind == Kind::Generate) flushText(), flushStats();
+    if (closed.kind == Kind::Generate) {
+      flushText();
+      flushStats();
+    }
     if (closed.kind == Kind::Load) {
       // The engine freed the old model before loading, also when the load was cancelled.
       model_.reset();
       modelBackend_.clear();
+      modelBackendDevice_.clear();
     }
     closeRequest(id);
     if (closed.kind == Kind::Load && failure->cancelled) {
@@ -175,30 +178,13 @@ void EngineClient::handle(const peregrine::Event& event) {
   }
 }
 
-void EngineClient::handleText(quint64 id, Pending& pending, const std::string& text) {
-  if (!pending.splitter) {
-    const peregrine::ChatFormat format =
-        pending.format.value_or(model_ ? model_->format : peregrine::kDefaultChatFormat);
-    pending.splitter.emplace(generationStartsInThinking(format, pending.chatOptions));
-  }
-  const SplitText split = pending.splitter->feed(text);
-  if (!split.thinking.isEmpty()) bufferText(id, SplitText{split.thinking, {}});
-  if (pending.splitter->thinkingClosed() && !pending.thinkingFinishedSent) {
-    // Everything thought so far goes out before the signal, the answer after it.
-    flushText();
-    pending.thinkingFinishedSent = true;
-    emit thinkingFinished(id);
-  }
-  if (!split.answer.isEmpty()) bufferText(id, SplitText{{}, split.answer});
-}
-
-void EngineClient::bufferText(quint64 id, const SplitText& split) {
-  if (split.isEmpty()) return;
-  // One buffer holds one generation's text in order: thinking, then answer.
-  if (bufferedId_ != id || (!split.thinking.isEmpty() && !bufferedAnswer_.isEmpty())) flushText();
+void EngineClient::bufferText(quint64 id, TextPart part, const std::string& text) {
+  if (text.empty()) return;
+  // One buffer holds one generation's text in stream order: thinking, then answer. Anything that
+  // would not keep that order (another generation, thinking after answer) flushes first.
+  if (bufferedId_ != id || (part == TextPart::Thinking && !bufferedAnswer_.isEmpty())) flushText();
   bufferedId_ = id;
-  bufferedThinking_ += split.thinking;
-  bufferedAnswer_ += split.answer;
+  (part == TextPart::Thinking ? bufferedThinking_ : bufferedAnswer_) += QString::fromStdString(text);
 }
 
 void EngineClient::flushText() {
@@ -209,13 +195,13 @@ void EngineClient::flushText() {
   const QString answer = std::exchange(bufferedAnswer_, QString());
   sinceTextEmit_.restart();
   if (!thinking.isEmpty()) emit thinkingText(id, thinking);
-  if (!answer.isEmpty()) emit tokenText(id, answer);
+  if (!answer.isEmpty()) emit answerText(id, answer);
 }
 
 void EngineClient::flushStats() {
   if (!latestStats_) return;
-  const auto [id, progress] = *std::exchange(latestStats_, std::nullopt);
-  emit stats(id, progress);
+  const auto [id, stats] = *std::exchange(latestStats_, std::nullopt);
+  emit progress(id, stats);
 }
 
 void EngineClient::scheduleTextFlush() {

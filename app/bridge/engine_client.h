@@ -6,9 +6,11 @@
 // through one mutex-protected inbox that the engine thread fills and that a single queued
 // invocation drains on the GUI thread (the engine callback never touches a QObject directly).
 //
-// Streaming text is coalesced: tokenText / thinkingText are emitted at most once per
-// Options::minTextInterval (16 ms, about 60 updates per second), and always flushed before the
-// generation's finished / error signal, so no text is ever lost or reordered.
+// The engine says which text is the model's thinking and which is the answer (it owns the chat
+// template and splits the think block); the client passes that on as thinkingText / answerText.
+// Streaming text is coalesced: those signals are emitted at most once per
+// Options::minTextInterval (16 ms, about 60 updates per second), in stream order, and always
+// flushed before the generation's finished / error signal, so no text is ever lost or reordered.
 //
 // Every generate() ends with exactly one finished(id, ...) or error(id, ...); every loadModel()
 // with modelLoaded, modelLoadFailed or modelLoadCancelled (modelLoadProgress before it); every
@@ -29,8 +31,8 @@
 #include <QTimer>
 
 #include "bridge/bridge_types.h"
-#include "bridge/think_splitter.h"
 #include "peregrine/engine.h"
+#include "peregrine/generation_stats.h"
 
 namespace peregrine::app {
 
@@ -85,15 +87,14 @@ class EngineClient : public QObject {
   // last one of a load that succeeds has doneBytes == totalBytes).
   void modelLoadProgress(const QString& path, quint64 doneBytes, quint64 totalBytes);
   void modelUnloaded();
-  // Coalesced visible answer text of one generation.
-  void tokenText(quint64 generationId, const QString& piece);
-  // Coalesced text inside the answer's <think> block (tags removed).
+  // Coalesced text of the model's thinking (inside its think block; tags removed by the engine).
   void thinkingText(quint64 generationId, const QString& piece);
-  // The think block closed: the answer proper starts (the UI collapses "Thinking…").
-  void thinkingFinished(quint64 generationId);
-  void stats(quint64 generationId, const peregrine::app::GenerationProgress& progress);
-  // reason: "eos", "max_tokens", "stop_string", "cancelled", "context_full".
-  void finished(quint64 generationId, const QString& reason, const peregrine::app::GenerationStats& stats);
+  // Coalesced visible answer text.
+  void answerText(quint64 generationId, const QString& piece);
+  // The numbers so far (stop_reason empty), at most once per batch of engine events.
+  void progress(quint64 generationId, const peregrine::GenerationStats& stats);
+  // The final numbers; stats.stop_reason says why it ended (Cancelled after stop()).
+  void finished(quint64 generationId, const peregrine::GenerationStats& stats);
   // The generation failed (no model, prompt too long, bad sampling values, ...); no finished follows.
   void error(quint64 generationId, const QString& message);
 
@@ -101,19 +102,15 @@ class EngineClient : public QObject {
   enum class Kind { Load, Unload, Generate };
   struct Pending {
     Kind kind = Kind::Generate;
-    QString path;                              // Load
-    peregrine::ChatOptions chatOptions;        // Generate: decides where the think block starts
-    std::optional<peregrine::ChatFormat> format;
-    std::optional<ThinkSplitter> splitter;     // created with the first text (the model is known then)
-    bool thinkingFinishedSent = false;
+    QString path;  // Load
   };
+  enum class TextPart { Thinking, Answer };
   struct Inbox;
 
   void post(const peregrine::Event& event);  // engine thread
   void drain();                              // GUI thread
   void handle(const peregrine::Event& event);
-  void handleText(quint64 id, Pending& pending, const std::string& text);
-  void bufferText(quint64 id, const SplitText& split);
+  void bufferText(quint64 id, TextPart part, const std::string& text);
   void flushText();
   void flushStats();
   void scheduleTextFlush();
@@ -134,7 +131,7 @@ class EngineClient : public QObject {
   QString bufferedAnswer_;
   QElapsedTimer sinceTextEmit_;
   QTimer textTimer_;
-  std::optional<std::pair<quint64, GenerationProgress>> latestStats_;
+  std::optional<std::pair<quint64, peregrine::GenerationStats>> latestStats_;
 
   // Last member: destroyed first, so the engine thread is joined before anything it reaches.
   std::unique_ptr<peregrine::Engine> engine_;

@@ -4,34 +4,19 @@
 
 #include <QAction>
 #include <QJsonObject>
-#include <QMenu>
-#include <QMenuBar>
-#include <QStatusBar>
 
 #include "bridge/demo_model.h"
 #include "bridge/engine_client.h"
 #include "controller/chat_request.h"
 #include "core/conversation_store.h"
-#include "ui/chat_view.h"
-#include "ui/conversation_list.h"
 #include "ui/conversation_list_model.h"
-#include "ui/input_box.h"
 #include "ui/main_window.h"
-#include "ui/message_widget.h"
-#include "ui/status_bar_widget.h"
+#include "ui/message_list_model.h"
 
 namespace peregrine::app {
 namespace {
 
 std::string utf8(const QString& text) { return text.toStdString(); }
-
-// The menu of the window that holds action (the widgets put their actions in a "Chat" menu).
-QMenu* menuHolding(ui::MainWindow& window, QAction* action) {
-  for (QMenu* menu : window.menuBar()->findChildren<QMenu*>()) {
-    if (menu->actions().contains(action)) return menu;
-  }
-  return nullptr;
-}
 
 }  // namespace
 
@@ -53,79 +38,64 @@ ChatController::ChatController(ui::MainWindow& window, ConversationStore& store,
 ChatController::~ChatController() { shutdown(); }
 
 void ChatController::connectWindow() {
-  ui::ConversationList* list = window_.conversationList();
-  connect(list, &ui::ConversationList::conversationSelected, this, &ChatController::openConversation);
+  connect(&window_, &ui::MainWindow::conversationSelected, this, &ChatController::openConversation);
   connect(&window_, &ui::MainWindow::newConversationRequested, this, &ChatController::newConversation);
-  connect(list, &ui::ConversationList::renameRequested, this, [this](qint64 id, const QString& title) {
+  connect(&window_, &ui::MainWindow::renameRequested, this, [this](qint64 id, const QString& title) {
     store_.renameConversation(id, title);
     refreshList();
   });
-  connect(list, &ui::ConversationList::deleteRequested, this, &ChatController::deleteConversation);
-  connect(list, &ui::ConversationList::searchChanged, this, [this](const QString& query) {
+  connect(&window_, &ui::MainWindow::deleteRequested, this, &ChatController::deleteConversation);
+  connect(&window_, &ui::MainWindow::searchChanged, this, [this](const QString& query) {
     query_ = query;
     refreshList();
   });
-  connect(window_.inputBox(), &ui::InputBox::sendRequested, this, &ChatController::send);
-  connect(window_.inputBox(), &ui::InputBox::stopRequested, this, &ChatController::stop);
-  connect(window_.chatView(), &ui::ChatView::branchRequested, this, &ChatController::switchBranch);
-  connect(window_.chatView(), &ui::ChatView::regenerateRequested, this, &ChatController::regenerate);
-  connect(window_.chatView(), &ui::ChatView::editRequested, this, &ChatController::beginEdit);
+  connect(&window_, &ui::MainWindow::sendRequested, this, &ChatController::send);
+  connect(&window_, &ui::MainWindow::stopRequested, this, &ChatController::stop);
+  connect(&window_, &ui::MainWindow::branchRequested, this, &ChatController::switchBranch);
+  connect(&window_, &ui::MainWindow::regenerateRequested, this, &ChatController::regenerate);
+  connect(&window_, &ui::MainWindow::editRequested, this, &ChatController::beginEdit);
   connect(&window_, &ui::MainWindow::closing, this, &ChatController::shutdown);
 
-  // Chat menu additions: the per-chat Thinking toggle and undo of the last delete.
-  thinkingAction_ = new QAction(tr("&Thinking"), this);
-  thinkingAction_->setObjectName(QStringLiteral("thinkingAction"));
-  thinkingAction_->setCheckable(true);
-  thinkingAction_->setChecked(thinkingEnabled());
-  thinkingAction_->setToolTip(tr("Let the model think before it answers (per chat)"));
-  connect(thinkingAction_, &QAction::toggled, this, &ChatController::setThinkingEnabled);
-  connect(this, &ChatController::thinkingEnabledChanged, thinkingAction_, &QAction::setChecked);
-  undoDeleteAction_ = new QAction(tr("&Undo delete chat"), this);
-  undoDeleteAction_->setObjectName(QStringLiteral("undoDeleteAction"));
-  undoDeleteAction_->setEnabled(false);
-  connect(undoDeleteAction_, &QAction::triggered, this, &ChatController::undoDelete);
-  if (QMenu* chatMenu = menuHolding(window_, window_.newChatAction())) {
-    // Before the separator that precedes Quit.
-    QAction* before = chatMenu->actions().value(chatMenu->actions().size() - 2);
-    chatMenu->insertActions(before, {thinkingAction_, undoDeleteAction_});
-  }
+  QAction* thinking = window_.thinkingAction();
+  thinking->setChecked(thinkingEnabled());
+  connect(thinking, &QAction::toggled, this, &ChatController::setThinkingEnabled);
+  connect(this, &ChatController::thinkingEnabledChanged, thinking, &QAction::setChecked);
+  connect(window_.undoDeleteAction(), &QAction::triggered, this, &ChatController::undoDelete);
 }
 
 void ChatController::connectEngine() {
   connect(&engine_, &EngineClient::thinkingText, this, &ChatController::onThinkingText);
-  connect(&engine_, &EngineClient::thinkingFinished, this, &ChatController::onThinkingFinished);
-  connect(&engine_, &EngineClient::tokenText, this, &ChatController::onTokenText);
-  connect(&engine_, &EngineClient::stats, this, &ChatController::onProgress);
+  connect(&engine_, &EngineClient::answerText, this, &ChatController::onAnswerText);
+  connect(&engine_, &EngineClient::progress, this, &ChatController::onProgress);
   connect(&engine_, &EngineClient::finished, this, &ChatController::onFinished);
   connect(&engine_, &EngineClient::error, this, &ChatController::onError);
 }
 
 void ChatController::refreshList() {
-  ui::ConversationListModel* model = window_.conversationList()->model();
+  ui::ConversationListModel* model = window_.conversationModel();
   if (query_.isEmpty()) {
     model->setConversations(store_.listConversations());
   } else {
     model->setSearchHits(store_.search(query_));
   }
-  window_.conversationList()->setCurrentConversation(conversation_);
+  window_.setCurrentConversation(conversation_);
+}
+
+ui::MessageItem ChatController::storedItem(qint64 messageId) const {
+  const std::optional<Message> message = store_.message(messageId);
+  return message ? ui::messageItemFrom(*message, store_.siblings(messageId)) : ui::MessageItem{};
 }
 
 void ChatController::openConversation(qint64 conversationId) {
   if (isGenerating() && conversationId != conversation_) {
     showMessage(tr("Stop the answer (Esc) before switching chats"));
-    window_.conversationList()->setCurrentConversation(conversation_);
+    window_.setCurrentConversation(conversation_);
     return;
   }
   if (conversationId != conversation_) editing_ = kNoMessage;
   conversation_ = conversationId;
-  QList<ui::MessageItem> items;
-  if (conversationId) {
-    for (const Message& m : store_.currentPath(conversationId)) {
-      items << ui::messageItemFrom(m, store_.siblings(m.id));
-    }
-  }
-  window_.chatView()->setMessages(items);
-  window_.conversationList()->setCurrentConversation(conversationId);
+  showPath();
+  window_.setCurrentConversation(conversationId);
   const ChatSettings settings = chatSettings();
   emit thinkingEnabledChanged(settings.thinking);
   emit chatSettingsChanged(settings);
@@ -139,7 +109,15 @@ void ChatController::newConversation() {
   conversation_ = store_.createConversation();
   refreshList();
   openConversation(conversation_);
-  window_.inputBox()->focusInput();
+  window_.focusInput();
+}
+
+void ChatController::showPath() {
+  QList<ui::MessageItem> items;
+  if (conversation_) {
+    for (const Message& m : store_.currentPath(conversation_)) items << ui::messageItemFrom(m, store_.siblings(m.id));
+  }
+  window_.messageModel()->setMessages(items);
 }
 
 void ChatController::deleteConversation(qint64 conversationId) {
@@ -149,10 +127,10 @@ void ChatController::deleteConversation(qint64 conversationId) {
   }
   store_.deleteConversation(conversationId);
   lastDeleted_ = conversationId;
-  undoDeleteAction_->setEnabled(true);
+  window_.undoDeleteAction()->setEnabled(true);
   if (conversationId == conversation_) {
     conversation_ = 0;
-    window_.chatView()->clear();
+    window_.messageModel()->clear();
   }
   refreshList();
   showMessage(tr("Chat deleted (Chat → Undo delete chat brings it back)"), 8000);
@@ -162,7 +140,7 @@ void ChatController::undoDelete() {
   if (!lastDeleted_) return;
   store_.restoreConversation(lastDeleted_);
   const qint64 restored = std::exchange(lastDeleted_, 0);
-  undoDeleteAction_->setEnabled(false);
+  window_.undoDeleteAction()->setEnabled(false);
   refreshList();
   if (!isGenerating()) openConversation(restored);
 }
@@ -193,28 +171,34 @@ void ChatController::setChatSettings(const ChatSettings& settings) {
 
 void ChatController::setWelcomeText(const QString& html) {
   welcome_ = html;
-  window_.chatView()->setPlaceholderText(html);
+  window_.setChatPlaceholder(html);
 }
 
 void ChatController::send(const QString& text) {
   if (isGenerating() || text.trimmed().isEmpty()) return;
   if (!engine_.hasModel() && engine_.state() != EngineClient::State::Loading) {
-    window_.inputBox()->setText(text);  // keep what was typed
+    window_.setInputText(text);  // keep what was typed
     showMessage(tr("No model is loaded: choose one in the Model menu"), 8000);
     emit generationFailed(tr("No model is loaded"));
     return;
   }
   if (!conversation_) conversation_ = store_.createConversation();
+  ui::MessageListModel* model = window_.messageModel();
   const QList<Message> path = store_.currentPath(conversation_);
   qint64 parent = path.isEmpty() ? kNoMessage : path.last().id;
   if (editing_) {
-    // An edit is a sibling of the edited message: same parent, the original stays as a branch.
-    const std::optional<Message> edited = store_.message(std::exchange(editing_, kNoMessage));
-    if (edited && edited->conversationId == conversation_) parent = edited->parentId;
+    // An edit is a sibling of the edited message: same parent, the original stays as a branch
+    // (off screen: the new version takes its place).
+    const qint64 editedId = std::exchange(editing_, kNoMessage);
+    const std::optional<Message> edited = store_.message(editedId);
+    if (edited && edited->conversationId == conversation_) {
+      parent = edited->parentId;
+      model->truncate(model->rowOf(editedId));
+    }
   }
   // Committed before the engine is asked: a crash during the answer never loses the question.
   const qint64 question = store_.appendUserMessage(conversation_, parent, text);
-  openConversation(conversation_);
+  model->appendMessage(storedItem(question));
   refreshList();
   startAnswer(question);
 }
@@ -244,14 +228,9 @@ void ChatController::startAnswer(qint64 parentId) {
   QString model = engine_.model() ? engine_.model()->name : QString();
   if (engine_.model() && DemoModel::isDemo(engine_.model()->path)) model = DemoModel::displayName();
   answer_ = store_.beginAssistantMessage(conversation_, parentId, model, sampling);
-  viewInThinking_ = false;
   stopRequested_ = false;
-  ui::MessageItem item;
-  item.id = answer_;
-  item.role = Role::Assistant;
-  item.streaming = true;
-  window_.chatView()->addMessage(item);
-  window_.inputBox()->setGenerating(true);
+  window_.messageModel()->appendMessage(storedItem(answer_));
+  window_.setGenerating(true);
   flushTimer_.start();
   lastRequest_ = request;
   generation_ = engine_.generate(request);
@@ -259,70 +238,54 @@ void ChatController::startAnswer(qint64 parentId) {
 
 void ChatController::onThinkingText(quint64 id, const QString& piece) {
   if (id != generation_ || !answer_) return;
-  if (!viewInThinking_) {
-    window_.chatView()->appendToMessage(answer_, QStringLiteral("<think>"));
-    viewInThinking_ = true;
-  }
-  window_.chatView()->appendToMessage(answer_, piece);
+  window_.messageModel()->appendThinking(answer_, piece);
   store_.appendStreamText(answer_, piece, StreamPart::Thinking);
 }
 
-void ChatController::onThinkingFinished(quint64 id) {
-  if (id != generation_ || !answer_ || !viewInThinking_) return;
-  window_.chatView()->appendToMessage(answer_, QStringLiteral("</think>\n\n"));
-  viewInThinking_ = false;
-}
-
-void ChatController::onTokenText(quint64 id, const QString& piece) {
+void ChatController::onAnswerText(quint64 id, const QString& piece) {
   if (id != generation_ || !answer_) return;
-  if (viewInThinking_) onThinkingFinished(id);
-  window_.chatView()->appendToMessage(answer_, piece);
+  window_.messageModel()->appendAnswer(answer_, piece);
   store_.appendStreamText(answer_, piece, StreamPart::Content);
 }
 
-void ChatController::onProgress(quint64 id, const GenerationProgress& progress) {
+void ChatController::onProgress(quint64 id, const peregrine::GenerationStats& stats) {
   if (id != generation_) return;
   const qint64 size = engine_.model() ? engine_.model()->contextLength : 0;
-  window_.statusWidget()->setContext(progress.contextUsed, size);
-  window_.statusWidget()->setTokensPerSecond(progress.tokensPerSecond);
+  window_.setContextUsage(stats.n_past, size);
+  window_.setTokensPerSecond(stats.decode_tok_s);
 }
 
-void ChatController::onFinished(quint64 id, const QString& reason, const GenerationStats& stats) {
+void ChatController::onFinished(quint64 id, const peregrine::GenerationStats& stats) {
   if (id != generation_ || !answer_) return;
-  MessageStats stored;
-  stored.promptTokens = stats.promptTokens;
-  stored.generatedTokens = stats.generatedTokens;
-  stored.ttftMs = stats.ttftMs;
-  stored.tokensPerSecond = stats.tokensPerSecond;
   const qint64 size = engine_.model() ? engine_.model()->contextLength : 0;
-  window_.statusWidget()->setContext(stats.promptTokens + stats.generatedTokens, size);
-  window_.statusWidget()->setTokensPerSecond(stats.tokensPerSecond);
-  const bool cancelled = stats.reason == peregrine::StopReason::Cancelled;
-  if (stats.reason == peregrine::StopReason::ContextFull) {
+  window_.setContextUsage(stats.prompt_tokens + stats.generated_tokens, size);
+  window_.setTokensPerSecond(stats.decode_tok_s);
+  const bool cancelled = stats.stop_reason == peregrine::StopReason::Cancelled;
+  if (stats.stop_reason == peregrine::StopReason::ContextFull) {
     showMessage(tr("The answer stopped: the context is full"), 8000);
-  } else if (stats.reason == peregrine::StopReason::MaxTokens) {
-    showMessage(tr("The answer stopped at the token limit (%1)").arg(stats.generatedTokens), 8000);
+  } else if (stats.stop_reason == peregrine::StopReason::MaxTokens) {
+    showMessage(tr("The answer stopped at the token limit (%1)").arg(stats.generated_tokens), 8000);
   } else if (cancelled) {
     showMessage(tr("Stopped"), 3000);
   }
-  Q_UNUSED(reason);
-  endAnswer(stored, cancelled ? MessageState::Interrupted : MessageState::Complete);
+  endAnswer(stats, cancelled ? MessageState::Interrupted : MessageState::Complete);
 }
 
 void ChatController::onError(quint64 id, const QString& message) {
   if (id != generation_ || !answer_) return;
-  endAnswer(MessageStats{}, MessageState::Interrupted);
+  endAnswer(std::nullopt, MessageState::Interrupted);
   showMessage(tr("The answer failed: %1").arg(message), 15000);
   emit generationFailed(message);
 }
 
-void ChatController::endAnswer(const MessageStats& stats, MessageState state) {
+void ChatController::endAnswer(const std::optional<peregrine::GenerationStats>& stats, MessageState state) {
   flushTimer_.stop();
   const qint64 finished = std::exchange(answer_, kNoMessage);
   generation_ = 0;
   store_.finishAssistantMessage(finished, stats, state);
-  window_.inputBox()->setGenerating(false);
-  openConversation(conversation_);  // the stored version, with its statistics and branch arrows
+  window_.setGenerating(false);
+  // The stored version: its statistics, state and branch arrows (the text is what streamed).
+  window_.messageModel()->updateMessage(storedItem(finished));
   refreshList();
   emit answerFinished(finished, state);
 }
@@ -332,15 +295,15 @@ void ChatController::beginEdit(qint64 userMessageId) {
   const std::optional<Message> message = store_.message(userMessageId);
   if (!message || message->role != Role::User || message->conversationId != conversation_) return;
   editing_ = userMessageId;
-  window_.inputBox()->setText(message->content);
-  window_.inputBox()->focusInput();
+  window_.setInputText(message->content);
+  window_.focusInput();
   showMessage(tr("Editing: Enter sends the new version as a branch, Esc cancels"), 0);
 }
 
 void ChatController::stop() {
   if (!isGenerating() && editing_) {
     editing_ = kNoMessage;
-    window_.inputBox()->setText(QString());
+    window_.setInputText(QString());
     showMessage(tr("Edit cancelled"), 3000);
     return;
   }
@@ -359,7 +322,7 @@ void ChatController::shutdown() {
   flushTimer_.stop();
   const qint64 partial = std::exchange(answer_, kNoMessage);
   generation_ = 0;
-  store_.finishAssistantMessage(partial, MessageStats{}, MessageState::Interrupted);
+  store_.finishAssistantMessage(partial, std::nullopt, MessageState::Interrupted);
   emit answerFinished(partial, MessageState::Interrupted);
 }
 
@@ -371,9 +334,11 @@ void ChatController::regenerate(qint64 answerId) {
     showMessage(tr("No model is loaded: choose one in the Model menu"), 8000);
     return;
   }
-  // The new answer is a sibling of the old one (same parent, the question); the old one stays.
+  // The new answer is a sibling of the old one (same parent, the question); the old one stays
+  // in storage and leaves the screen.
   store_.setCurrentLeaf(conversation_, old->parentId);
-  openConversation(conversation_);
+  ui::MessageListModel* model = window_.messageModel();
+  model->truncate(model->rowOf(answerId));
   startAnswer(old->parentId);
 }
 
@@ -383,11 +348,11 @@ void ChatController::switchBranch(qint64 messageId, int delta) {
   const int target = siblings.index + delta;
   if (target < 0 || target >= siblings.ids.size()) return;
   store_.setCurrentLeaf(conversation_, store_.newestLeafUnder(siblings.ids[target]));
-  openConversation(conversation_);
+  showPath();
 }
 
 void ChatController::showMessage(const QString& text, int timeoutMs) {
-  window_.statusBar()->showMessage(text, timeoutMs);
+  window_.showStatusMessage(text, timeoutMs);
 }
 
 }  // namespace peregrine::app

@@ -1,11 +1,14 @@
 // ChatController — joins the conversation store, the engine bridge and the main window.
 //
-// It does what the widgets ask for: send (the user message is committed to the store before the
-// engine is asked for anything), stop, regenerate (a new sibling answer), switch branches, and
-// the conversation list (new, select, rename, delete with undo, search). While an answer streams,
-// the engine's text goes to the chat view (as one raw stream, <think> tags included, which the
-// view splits) and to the store (thinking and answer kept apart, written in small transactions
-// by a flush timer); finishing stores the statistics and shows the speed in the status bar.
+// It does what the window asks for (MainWindow's signals and menu actions): send (the user
+// message is committed to the store before the engine is asked for anything), stop, regenerate (a
+// new sibling answer), switch branches, and the conversation list (new, select, rename, delete
+// with undo, search). It changes the window's models only: the message list the chat view
+// observes and the conversation list. Sending appends the question's row and the streaming
+// answer's row; the engine's thinking and answer text (split by the engine) go to that row and to
+// the store (kept apart, written in small transactions by a flush timer); finishing stores the
+// statistics and updates that one row (footer, state, branch position). Opening a chat or
+// switching a branch replaces the rows.
 //
 // One answer at a time. Quitting during generation (MainWindow::closing, or destroying the
 // controller) cancels it and stores the partial text as interrupted; the engine thread is then
@@ -19,14 +22,13 @@
 #include <QString>
 #include <QTimer>
 
-class QAction;
-
 #include "bridge/bridge_types.h"
 #include "core/chat_settings.h"
 #include "core/storage_types.h"
 
 namespace peregrine::ui {
 class MainWindow;
+struct MessageItem;
 }
 
 namespace peregrine::app {
@@ -78,9 +80,6 @@ class ChatController : public QObject {
   int defaultMaxTokens() const { return options_.maxTokens; }
   // What the last answer asked the engine for (tests; nothing when none was asked yet).
   const std::optional<GenerationRequest>& lastRequest() const { return lastRequest_; }
-  // Chat → Thinking (checkable) and Chat → Undo delete chat; owned by the controller.
-  QAction* thinkingAction() const { return thinkingAction_; }
-  QAction* undoDeleteAction() const { return undoDeleteAction_; }
   // Text shown in an empty conversation (welcome, how to add a model).
   void setWelcomeText(const QString& html);
   // Cancels the running answer now and stores its partial text as interrupted (quit).
@@ -99,15 +98,18 @@ class ChatController : public QObject {
   void connectWindow();
   void connectEngine();
   void refreshList();
+  // The open chat's current path into the message list (every row replaced).
+  void showPath();
+  // A stored message as a row of the message list.
+  ui::MessageItem storedItem(qint64 messageId) const;
   void startAnswer(qint64 parentId);
   GenerationRequest requestFor(qint64 parentId) const;
   void onThinkingText(quint64 id, const QString& piece);
-  void onThinkingFinished(quint64 id);
-  void onTokenText(quint64 id, const QString& piece);
-  void onProgress(quint64 id, const GenerationProgress& progress);
-  void onFinished(quint64 id, const QString& reason, const GenerationStats& stats);
+  void onAnswerText(quint64 id, const QString& piece);
+  void onProgress(quint64 id, const peregrine::GenerationStats& stats);
+  void onFinished(quint64 id, const peregrine::GenerationStats& stats);
   void onError(quint64 id, const QString& message);
-  void endAnswer(const MessageStats& stats, MessageState state);
+  void endAnswer(const std::optional<peregrine::GenerationStats>& stats, MessageState state);
   void showMessage(const QString& text, int timeoutMs = 5000);
 
   ui::MainWindow& window_;
@@ -120,13 +122,10 @@ class ChatController : public QObject {
   qint64 conversation_ = 0;
   qint64 lastDeleted_ = 0;
   qint64 editing_ = kNoMessage;  // the user message being edited (beginEdit)
-  QAction* thinkingAction_ = nullptr;
-  QAction* undoDeleteAction_ = nullptr;
 
   // The answer streaming now (kNoMessage when idle).
   qint64 answer_ = kNoMessage;
   quint64 generation_ = 0;
-  bool viewInThinking_ = false;  // the view was sent "<think>" and not yet "</think>"
   bool stopRequested_ = false;
   std::optional<GenerationRequest> lastRequest_;
 };

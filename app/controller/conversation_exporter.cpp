@@ -3,8 +3,6 @@
 #include <QAction>
 #include <QDir>
 #include <QFileDialog>
-#include <QMenu>
-#include <QMenuBar>
 #include <QRegularExpression>
 #include <QSaveFile>
 #include <QStandardPaths>
@@ -24,25 +22,12 @@ ConversationExporter::ConversationExporter(ui::MainWindow& window, const ChatCon
     : QObject(parent),
       window_(window),
       chat_(chat),
-      store_(store),
-      markdownAction_(new QAction(tr("Export chat as &Markdown…"), this)),
-      jsonAction_(new QAction(tr("Export chat as &JSON…"), this)) {
+      store_(store) {
   chooser_ = [this](const QString& suggested, const QString& filter) {
     return QFileDialog::getSaveFileName(&window_, tr("Export chat"), suggested, filter);
   };
-  markdownAction_->setObjectName(QStringLiteral("exportMarkdownAction"));
-  markdownAction_->setShortcut(QKeySequence(QStringLiteral("Ctrl+E")));
-  jsonAction_->setObjectName(QStringLiteral("exportJsonAction"));
-  connect(markdownAction_, &QAction::triggered, this, [this] { exportCurrent(Format::Markdown); });
-  connect(jsonAction_, &QAction::triggered, this, [this] { exportCurrent(Format::Json); });
-  // Into the Chat menu (the one holding "New chat"), before the separator that precedes Quit.
-  for (QMenu* menu : window_.menuBar()->findChildren<QMenu*>()) {
-    if (!menu->actions().contains(window_.newChatAction())) continue;
-    QAction* before = menu->actions().value(menu->actions().size() - 2);
-    menu->insertActions(before, {markdownAction_, jsonAction_});
-    break;
-  }
-  window_.addActions({markdownAction_, jsonAction_});
+  connect(window_.exportMarkdownAction(), &QAction::triggered, this, [this] { exportCurrent(Format::Markdown); });
+  connect(window_.exportJsonAction(), &QAction::triggered, this, [this] { exportCurrent(Format::Json); });
 }
 
 bool ConversationExporter::exportCurrent(Format format) {

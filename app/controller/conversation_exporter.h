@@ -1,4 +1,4 @@
-// ConversationExporter — Chat → Export chat as Markdown… / as JSON…: asks where to save (a save
+// ConversationExporter — Chat → Export chat as Markdown… / as JSON… (the window's actions): asks where to save (a save
 // dialog, replaceable by the tests with setPathChooser) and writes the open conversation with
 // the store's exporters (core/conversation_export.h). The file is written whole or not at all
 // (QSaveFile); the outcome is shown in the status line.
@@ -8,8 +8,6 @@
 
 #include <QObject>
 #include <QString>
-
-class QAction;
 
 namespace peregrine::ui {
 class MainWindow;
@@ -31,8 +29,6 @@ class ConversationExporter : public QObject {
                        QObject* parent = nullptr);
 
   void setPathChooser(PathChooser chooser) { chooser_ = std::move(chooser); }
-  QAction* exportMarkdownAction() const { return markdownAction_; }
-  QAction* exportJsonAction() const { return jsonAction_; }
 
   // Asks for a path and writes the open chat there. Returns whether a file was written.
   bool exportCurrent(Format format);
@@ -46,8 +42,6 @@ class ConversationExporter : public QObject {
   const ChatController& chat_;
   const ConversationStore& store_;
   PathChooser chooser_;
-  QAction* markdownAction_;
-  QAction* jsonAction_;
 };
 
 }  // namespace peregrine::app

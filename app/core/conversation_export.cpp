@@ -24,15 +24,14 @@ QString isoTime(qint64 ms) {
 QString statsLine(const Message& m) {
   QStringList parts;
   if (!m.model.isEmpty()) parts << m.model;
-  if (m.stats.promptTokens) parts << QStringLiteral("%1 prompt tokens").arg(*m.stats.promptTokens);
-  if (m.stats.generatedTokens)
-    parts << QStringLiteral("%1 tokens generated").arg(*m.stats.generatedTokens);
-  if (m.stats.tokensPerSecond)
-    parts << QStringLiteral("%1 tok/s").arg(*m.stats.tokensPerSecond, 0, 'f', 1);
-  if (m.stats.ttftMs)
-    parts << QStringLiteral("first token after %1 ms").arg(*m.stats.ttftMs, 0, 'f', 0);
-  if (m.stats.mtpAcceptance)
-    parts << QStringLiteral("MTP acceptance %1%").arg(*m.stats.mtpAcceptance * 100.0, 0, 'f', 0);
+  if (const std::optional<peregrine::GenerationStats>& s = m.stats) {
+    parts << QStringLiteral("%1 prompt tokens").arg(s->prompt_tokens);
+    parts << QStringLiteral("%1 tokens generated").arg(s->generated_tokens);
+    if (s->decode_tok_s > 0) parts << QStringLiteral("%1 tok/s").arg(s->decode_tok_s, 0, 'f', 1);
+    if (s->ttft_ms > 0) parts << QStringLiteral("first token after %1 ms").arg(s->ttft_ms, 0, 'f', 0);
+    if (s->mtp.active)
+      parts << QStringLiteral("MTP acceptance %1%").arg(s->mtp.acceptance_rate * 100.0, 0, 'f', 0);
+  }
   return parts.join(QStringLiteral(" · "));
 }
 
@@ -46,19 +45,14 @@ QString heading(Role role) {
   return {};
 }
 
-template <typename T>
-QJsonValue optionalJson(const std::optional<T>& value) {
-  return value ? QJsonValue(static_cast<double>(*value)) : QJsonValue(QJsonValue::Null);
+// The engine's statistics object as stored (every field of GenerationStats), or null.
+QJsonValue statsJson(const Message& m) {
+  if (!m.stats) return QJsonValue(QJsonValue::Null);
+  const std::string json = peregrine::generation_stats_to_json(*m.stats);
+  return QJsonDocument::fromJson(QByteArray::fromStdString(json)).object();
 }
 
 QJsonObject messageJson(const Message& m) {
-  QJsonObject stats{
-      {QStringLiteral("prompt_tokens"), optionalJson(m.stats.promptTokens)},
-      {QStringLiteral("generated_tokens"), optionalJson(m.stats.generatedTokens)},
-      {QStringLiteral("ttft_ms"), optionalJson(m.stats.ttftMs)},
-      {QStringLiteral("tokens_per_second"), optionalJson(m.stats.tokensPerSecond)},
-      {QStringLiteral("mtp_acceptance"), optionalJson(m.stats.mtpAcceptance)},
-  };
   return QJsonObject{
       {QStringLiteral("id"), static_cast<double>(m.id)},
       {QStringLiteral("parent_id"), m.parentId == kNoMessage ? QJsonValue(QJsonValue::Null)
@@ -68,7 +62,7 @@ QJsonObject messageJson(const Message& m) {
       {QStringLiteral("thinking"), m.thinking},
       {QStringLiteral("model"), m.model},
       {QStringLiteral("sampling"), m.sampling},
-      {QStringLiteral("stats"), stats},
+      {QStringLiteral("stats"), statsJson(m)},
       {QStringLiteral("state"), stateName(m.state)},
       {QStringLiteral("created"), isoTime(m.createdMs)},
   };
@@ -112,7 +106,7 @@ QByteArray exportJson(const ConversationStore& store, qint64 conversationId) {
     path.append(static_cast<double>(m.id));
   const QJsonObject root{
       {QStringLiteral("format"), QStringLiteral("peregrine.conversation")},
-      {QStringLiteral("version"), 1},
+      {QStringLiteral("version"), kExportJsonVersion},
       {QStringLiteral("conversation"),
        QJsonObject{
            {QStringLiteral("id"), static_cast<double>(conversation.id)},

@@ -14,8 +14,11 @@ namespace peregrine::app {
 // Throws peregrine::Error for an unknown conversation.
 QString exportMarkdown(const ConversationStore& store, qint64 conversationId);
 
-// {"format": "peregrine.conversation", "version": 1, "conversation": {...},
+// {"format": "peregrine.conversation", "version": 2, "conversation": {...},
 //  "messages": [every message with its parent_id], "current_path": [ids root..leaf]}
+// A message's "stats" is the engine's GenerationStats object (generation_stats_to_json: every
+// field) or null. Version 1 had five flat statistics keys instead.
+inline constexpr int kExportJsonVersion = 2;
 QByteArray exportJson(const ConversationStore& store, qint64 conversationId);
 
 }  // namespace peregrine::app

@@ -159,6 +159,7 @@ int ConversationStore::purgeDeletedBefore(qint64 cutoffMs) {
   remove.run();
   const int count = db_.changes();
   transaction.commit();
+  if (count) peregrine::log::get("storage")->info("purged {} deleted conversation(s) for good", count);
   return count;
 }
 

@@ -58,8 +58,10 @@ class ConversationStore {
   // Soft delete: hidden from list and search until restored or purged.
   void deleteConversation(qint64 conversationId);
   void restoreConversation(qint64 conversationId);
-  // Removes for good the conversations deleted before cutoffMs. Returns how many.
+  // Removes for good the conversations deleted before cutoffMs. Returns how many. The app calls
+  // it at start with a cutoff kDeletedKeptDays ago.
   int purgeDeletedBefore(qint64 cutoffMs);
+  static constexpr int kDeletedKeptDays = 30;
   std::optional<Conversation> conversation(qint64 conversationId) const;
   // Conversations not deleted, most recent activity first.
   QList<Conversation> listConversations() const;
@@ -83,9 +85,9 @@ class ConversationStore {
   // Writes all buffered text now, in one transaction.
   void flush();
   bool hasPendingText() const { return !pending_.empty(); }
-  // Writes the rest of the text, the statistics and the final state (Complete, or Interrupted
-  // when the user stopped the answer).
-  void finishAssistantMessage(qint64 messageId, const MessageStats& stats,
+  // Writes the rest of the text, the statistics (the engine's, whole; nothing when the answer
+  // ended without them) and the final state (Complete, or Interrupted when the user stopped it).
+  void finishAssistantMessage(qint64 messageId, const std::optional<peregrine::GenerationStats>& stats,
                               MessageState finalState = MessageState::Complete);
 
   // As stored (text still buffered by appendStreamText is not included until flushed).

@@ -121,7 +121,8 @@ void ConversationStore::writePending() {
   pending_.clear();
 }
 
-void ConversationStore::finishAssistantMessage(qint64 messageId, const MessageStats& stats,
+void ConversationStore::finishAssistantMessage(qint64 messageId,
+                                               const std::optional<peregrine::GenerationStats>& stats,
                                                MessageState finalState) {
   const Message target = requireMessage(messageId);
   if (target.state != MessageState::Streaming)
@@ -132,16 +133,8 @@ void ConversationStore::finishAssistantMessage(qint64 messageId, const MessageSt
     throw peregrine::Error("finishAssistantMessage: the final state cannot be 'streaming'");
   writePending();
   Transaction transaction(db_);
-  Statement update = db_.prepare(
-      "UPDATE messages SET prompt_tokens = ?2, generated_tokens = ?3, ttft_ms = ?4,"
-      " tokens_per_second = ?5, mtp_acceptance = ?6, state = ?7 WHERE id = ?1");
-  update.bind(1, messageId)
-      .bind(2, stats.promptTokens)
-      .bind(3, stats.generatedTokens)
-      .bind(4, stats.ttftMs)
-      .bind(5, stats.tokensPerSecond)
-      .bind(6, stats.mtpAcceptance)
-      .bind(7, stateName(finalState));
+  Statement update = db_.prepare("UPDATE messages SET stats_json = ?2, state = ?3 WHERE id = ?1");
+  update.bind(1, messageId).bind(2, statsToJson(stats)).bind(3, stateName(finalState));
   update.run();
   touch(target.conversationId, kNoMessage);
   transaction.commit();

@@ -50,9 +50,33 @@ CREATE TABLE settings (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 2: an answer's statistics as one JSON object (peregrine::GenerationStats, written by
+// generation_stats_to_json), so a field the engine adds is stored without a schema change. The
+// five columns of version 1 are carried over (tokens_per_second is the decode rate; an
+// mtp_acceptance means the answer was drafted with MTP) and dropped; no index uses them.
+constexpr const char* kSchemaV2 = R"sql(
+ALTER TABLE messages ADD COLUMN stats_json TEXT;
+UPDATE messages SET stats_json = json_object(
+    'prompt_tokens', IFNULL(prompt_tokens, 0),
+    'generated_tokens', IFNULL(generated_tokens, 0),
+    'ttft_ms', IFNULL(ttft_ms, 0.0),
+    'decode_tok_s', IFNULL(tokens_per_second, 0.0),
+    'mtp', CASE WHEN mtp_acceptance IS NULL THEN json_object()
+                ELSE json_object('model_has_mtp', json('true'), 'active', json('true'),
+                                 'acceptance_rate', mtp_acceptance) END)
+  WHERE prompt_tokens IS NOT NULL OR generated_tokens IS NOT NULL OR ttft_ms IS NOT NULL
+     OR tokens_per_second IS NOT NULL OR mtp_acceptance IS NOT NULL;
+ALTER TABLE messages DROP COLUMN prompt_tokens;
+ALTER TABLE messages DROP COLUMN generated_tokens;
+ALTER TABLE messages DROP COLUMN ttft_ms;
+ALTER TABLE messages DROP COLUMN tokens_per_second;
+ALTER TABLE messages DROP COLUMN mtp_acceptance;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "conversations, messages, settings", kSchemaV1},
-    // Append new migrations here: {2, "...", "ALTER TABLE ..."}.
+    {2, "statistics as one JSON object", kSchemaV2},
+    // Append new migrations here: {3, "...", "ALTER TABLE ..."}.
 };
 
 }  // namespace

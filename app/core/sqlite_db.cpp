@@ -120,6 +120,10 @@ Statement& Statement::bind(int index, const std::optional<double>& value) {
   return value ? bind(index, *value) : bindNull(index);
 }
 
+Statement& Statement::bind(int index, const std::optional<QString>& value) {
+  return value ? bind(index, *value) : bindNull(index);
+}
+
 bool Statement::step() {
   const int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;

@@ -48,6 +48,7 @@ class Statement {
   Statement& bindNull(int index);
   Statement& bind(int index, const std::optional<qint64>& value);
   Statement& bind(int index, const std::optional<double>& value);
+  Statement& bind(int index, const std::optional<QString>& value);
 
   // Advances to the next row; false when the statement has finished (it is then reset, ready to
   // be bound and run again).

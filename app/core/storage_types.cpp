@@ -2,6 +2,8 @@
 
 #include "core/store_rows.h"
 
+#include "peregrine/log.h"
+
 namespace peregrine::app {
 
 QString roleName(Role role) {
@@ -49,6 +51,22 @@ Conversation readConversation(const Statement& row) {
   return c;
 }
 
+std::optional<peregrine::GenerationStats> statsFromJson(qint64 messageId, const QString& json) {
+  try {
+    return peregrine::generation_stats_from_json(json.toStdString());
+  } catch (const std::exception& e) {
+    // Edited by hand or damaged: the message stays readable, without its numbers.
+    peregrine::log::get("storage")->warn("message {}: statistics unreadable ({}); shown without them",
+                                         messageId, e.what());
+    return std::nullopt;
+  }
+}
+
+std::optional<QString> statsToJson(const std::optional<peregrine::GenerationStats>& stats) {
+  if (!stats) return std::nullopt;
+  return QString::fromStdString(peregrine::generation_stats_to_json(*stats));
+}
+
 Message readMessage(const Statement& row) {
   Message m;
   m.id = row.int64(0);
@@ -60,13 +78,9 @@ Message readMessage(const Statement& row) {
   m.thinking = row.text(5);
   m.model = row.text(6);
   m.sampling = fromJsonText(row.text(7));
-  m.stats.promptTokens = row.optionalInt64(8);
-  m.stats.generatedTokens = row.optionalInt64(9);
-  m.stats.ttftMs = row.optionalReal(10);
-  m.stats.tokensPerSecond = row.optionalReal(11);
-  m.stats.mtpAcceptance = row.optionalReal(12);
-  m.state = stateFromName(row.text(13)).value_or(MessageState::Interrupted);
-  m.createdMs = row.int64(14);
+  if (!row.isNull(8)) m.stats = statsFromJson(m.id, row.text(8));
+  m.state = stateFromName(row.text(9)).value_or(MessageState::Interrupted);
+  m.createdMs = row.int64(10);
   return m;
 }
 

@@ -7,6 +7,8 @@
 #include <QList>
 #include <QString>
 
+#include "peregrine/generation_stats.h"
+
 namespace peregrine::app {
 
 // Message ids start at 1; 0 means "no message" (a root message has parent 0).
@@ -25,15 +27,6 @@ std::optional<Role> roleFromName(const QString& name);
 QString stateName(MessageState state);
 std::optional<MessageState> stateFromName(const QString& name);
 
-// Generation statistics of an assistant message; absent values are stored as NULL.
-struct MessageStats {
-  std::optional<qint64> promptTokens;
-  std::optional<qint64> generatedTokens;
-  std::optional<double> ttftMs;          // time to first token
-  std::optional<double> tokensPerSecond;
-  std::optional<double> mtpAcceptance;   // fraction of MTP draft tokens accepted, 0..1
-};
-
 struct Message {
   qint64 id = kNoMessage;
   qint64 conversationId = 0;
@@ -43,7 +36,10 @@ struct Message {
   QString thinking;
   QString model;
   QJsonObject sampling;   // temperature, top_p, ... as used for this answer
-  MessageStats stats;
+  // The engine's numbers of an answer, as it reported them when the answer ended (stored whole
+  // as JSON, so a field added to GenerationStats is stored and exported without a change here).
+  // Absent for user messages and for answers that ended without them (failed, app quit).
+  std::optional<peregrine::GenerationStats> stats;
   MessageState state = MessageState::Complete;
   qint64 createdMs = 0;
 };

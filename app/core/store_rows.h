@@ -15,8 +15,7 @@ inline constexpr const char* kConversationColumns =
 
 inline constexpr const char* kMessageColumns =
     "SELECT id, conversation_id, parent_id, role, content, thinking, model, sampling_json, "
-    "prompt_tokens, generated_tokens, ttft_ms, tokens_per_second, mtp_acceptance, state, "
-    "created_ms";
+    "stats_json, state, created_ms";
 
 inline QString toJsonText(const QJsonObject& object) {
   return QString::fromUtf8(QJsonDocument(object).toJson(QJsonDocument::Compact));
@@ -26,6 +25,12 @@ inline QString toJsonText(const QJsonObject& object) {
 inline QJsonObject fromJsonText(const QString& text) {
   return QJsonDocument::fromJson(text.toUtf8()).object();
 }
+
+// messages.stats_json: GenerationStats as generation_stats_to_json() writes it. Text that does not
+// parse gives no statistics (and a warning), never an unreadable message.
+std::optional<peregrine::GenerationStats> statsFromJson(qint64 messageId, const QString& json);
+// Nothing (stored as NULL) when there are no statistics.
+std::optional<QString> statsToJson(const std::optional<peregrine::GenerationStats>& stats);
 
 Conversation readConversation(const Statement& row);
 Message readMessage(const Statement& row);

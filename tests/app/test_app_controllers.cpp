@@ -152,7 +152,7 @@ class AppControllersTest : public QObject {
     panel->maxTokensBox()->setValue(24);
     choose(panel->mtpBox(), QStringLiteral("off"));
     panel->thinkingBox()->setChecked(false);
-    QVERIFY(!app_->chat.thinkingAction()->isChecked());  // the menu toggle follows
+    QVERIFY(!app_->window.thinkingAction()->isChecked());  // the menu toggle follows
 
     // Stored with the conversation.
     const ChatSettings stored = ChatSettings::fromJson(store_->conversation(first)->settings);
@@ -177,7 +177,8 @@ class AppControllersTest : public QObject {
     QVERIFY(!request.options.enable_thinking);
     // The engine obeyed the limit (ignoreEos: exactly that many), and the answer records what it used.
     const app::Message answer = store_->currentPath(first).last();
-    QCOMPARE(answer.stats.generatedTokens.value_or(-1), 24);
+    QVERIFY(answer.stats.has_value());
+    QCOMPARE(answer.stats->generated_tokens, 24);
     QCOMPARE(answer.sampling.value(QStringLiteral("temperature")).toDouble(), 0.42);
     QCOMPARE(answer.sampling.value(QStringLiteral("mtp")).toString(), QStringLiteral("off"));
 
@@ -191,7 +192,7 @@ class AppControllersTest : public QObject {
     QCOMPARE(panel->temperatureBox()->value(), 0.42);
     QVERIFY(!panel->thinkingBox()->isChecked());
     // The menu toggle changes the panel too.
-    app_->chat.thinkingAction()->trigger();
+    app_->window.thinkingAction()->trigger();
     QVERIFY(panel->thinkingBox()->isChecked());
   }
 
@@ -238,7 +239,7 @@ class AppControllersTest : public QObject {
     const qint64 question = store_->appendUserMessage(id, app::kNoMessage, QStringLiteral("What is the capital of France?"));
     const qint64 answer = store_->beginAssistantMessage(id, question, QStringLiteral("tiny"));
     store_->appendStreamText(answer, QStringLiteral("Paris."));
-    store_->finishAssistantMessage(answer, app::MessageStats{});
+    store_->finishAssistantMessage(answer, std::nullopt);
     makeApp();
     app_->chat.openConversation(id);
     QString suggested;
@@ -247,7 +248,7 @@ class AppControllersTest : public QObject {
       suggested = path;
       return chosen;
     });
-    app_->exporter.exportMarkdownAction()->trigger();
+    app_->window.exportMarkdownAction()->trigger();
     QVERIFY(suggested.endsWith(QStringLiteral("Paris- trip-plan.md")));
     QFile markdown(chosen);
     QVERIFY(markdown.open(QIODevice::ReadOnly));
@@ -257,7 +258,7 @@ class AppControllersTest : public QObject {
     QVERIFY(text.contains(QStringLiteral("Paris.")));
 
     chosen = dir_->filePath(QStringLiteral("out.json"));
-    app_->exporter.exportJsonAction()->trigger();
+    app_->window.exportJsonAction()->trigger();
     QFile json(chosen);
     QVERIFY(json.open(QIODevice::ReadOnly));
     const QJsonObject root = QJsonDocument::fromJson(json.readAll()).object();
@@ -273,7 +274,7 @@ class AppControllersTest : public QObject {
     // The actions are in the Chat menu.
     bool inMenu = false;
     for (QMenu* menu : app_->window.menuBar()->findChildren<QMenu*>())
-      inMenu = inMenu || (menu->actions().contains(app_->exporter.exportJsonAction()) &&
+      inMenu = inMenu || (menu->actions().contains(app_->window.exportJsonAction()) &&
                           menu->actions().contains(app_->window.newChatAction()));
     QVERIFY(inMenu);
   }

@@ -10,24 +10,28 @@
 #include <QLineEdit>
 #include <QMenu>
 #include <QMessageBox>
+#include <QPointer>
 #include <QSettings>
 #include <QStatusBar>
 #include <QTemporaryDir>
 #include <QtTest>
 
 #include <memory>
+#include <optional>
 
 #include "bridge/demo_model.h"
 #include "bridge/engine_client.h"
 #include "bridge/model_library.h"
 #include "controller/chat_controller.h"
 #include "controller/model_menu.h"
+#include "core/chat_settings.h"
 #include "core/conversation_store.h"
 #include "ui/chat_view.h"
 #include "ui/conversation_list.h"
 #include "ui/conversation_list_model.h"
 #include "ui/input_box.h"
 #include "ui/main_window.h"
+#include "ui/message_list_model.h"
 #include "ui/message_widget.h"
 #include "ui/status_bar_widget.h"
 
@@ -99,9 +103,10 @@ class ChatControllerTest : public QObject {
     QVERIFY(!(answer.content + answer.thinking).isEmpty());
     QCOMPARE(answer.content, streamedText_);
     QCOMPARE(answer.thinking, streamedThinking_);
-    QCOMPARE(answer.stats.generatedTokens.value_or(-1), 48);
-    QVERIFY(answer.stats.promptTokens.value_or(0) > 0);
-    QVERIFY(answer.stats.tokensPerSecond.value_or(0) > 0);
+    QVERIFY(answer.stats.has_value());
+    QCOMPARE(answer.stats->generated_tokens, 48);
+    QVERIFY(answer.stats->prompt_tokens > 0);
+    QVERIFY(answer.stats->decode_tok_s > 0);
     QVERIFY(answer.model.size() > 0);
     QVERIFY(!window_->inputBox()->isGenerating());
 
@@ -114,6 +119,87 @@ class ChatControllerTest : public QObject {
     // The conversation list shows the chat, titled from the question.
     QCOMPARE(window_->conversationList()->model()->rowCount(), 1);
     QVERIFY(window_->conversationList()->model()->index(0).data().toString().contains(QStringLiteral("capital")));
+  }
+
+  // The controller changes the message list model only: a second question and its answer add two
+  // rows, the widgets of the first exchange stay the same objects (no rebuild from the store), and
+  // the rows equal what the store holds afterwards.
+  void sendingKeepsTheEarlierMessageWidgets() {
+    QVERIFY(makeController(/*maxTokens=*/8));
+    QSignalSpy finished(chat_.get(), &ChatController::answerFinished);
+    window_->inputBox()->setText(QStringLiteral("First question"));
+    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Return);
+    QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 30000);
+    const QList<ui::MessageWidget*> first = window_->chatView()->messages();
+    QCOMPARE(first.size(), 2);
+    const QPointer<ui::MessageWidget> question(first[0]), answer(first[1]);
+    QSignalSpy resets(window_->messageModel(), &QAbstractItemModel::modelReset);
+
+    window_->inputBox()->setText(QStringLiteral("Second question"));
+    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Return);
+    QCOMPARE(window_->chatView()->messages().size(), 4);
+    QPointer<ui::MessageWidget> streaming = window_->chatView()->messages().last();
+    QVERIFY(streaming->isStreaming());
+    QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 2, 30000);
+
+    QCOMPARE(resets.count(), 0);
+    const QList<ui::MessageWidget*> after = window_->chatView()->messages();
+    QCOMPARE(after.size(), 4);
+    QVERIFY(question && answer && streaming);
+    QCOMPARE(after[0], question.data());
+    QCOMPARE(after[1], answer.data());
+    QCOMPARE(after[3], streaming.data());  // the finished answer is the widget that streamed
+    QVERIFY(!streaming->isStreaming());
+    QVERIFY(!streaming->findChild<QLabel*>(QStringLiteral("messageFooter"))->text().isEmpty());
+
+    QList<ui::MessageItem> stored;
+    for (const app::Message& m : store_->currentPath(chat_->currentConversation()))
+      stored << ui::messageItemFrom(m, store_->siblings(m.id));
+    QCOMPARE(stored.size(), 4);
+    const QList<ui::MessageItem>& rows = window_->messageModel()->messages();
+    for (int i = 0; i < stored.size(); ++i) {
+      QVERIFY2(rows[i] == stored[i], qPrintable(QStringLiteral("row %1 differs from the store").arg(i)));
+      QCOMPARE(after[i]->thinking(), stored[i].thinking);
+      QCOMPARE(after[i]->content(), stored[i].content);
+    }
+  }
+
+  // Issue 12: the MTP acceptance of a real answer used to be lost between the engine and the
+  // store. One statistics type from the engine to the database and the footer.
+  void mtpAcceptanceReachesTheDatabaseAndTheFooter() {
+    QVERIFY(makeController(/*maxTokens=*/32));  // the fixture has an MTP block
+    QVERIFY(engine_->model()->hasMtp);
+    chat_->newConversation();
+    app::ChatSettings settings = chat_->chatSettings();
+    settings.mtp = QStringLiteral("2");  // draft two tokens per step
+    chat_->setChatSettings(settings);
+    std::optional<peregrine::GenerationStats> reported;
+    QObject::connect(engine_.get(), &app::EngineClient::finished, chat_.get(),
+                     [&reported](quint64, const peregrine::GenerationStats& stats) { reported = stats; });
+    QSignalSpy finished(chat_.get(), &ChatController::answerFinished);
+    window_->inputBox()->setText(QStringLiteral("Draft ahead, please"));
+    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Return);
+    QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 30000);
+
+    QVERIFY(reported.has_value());
+    QVERIFY2(reported->mtp.active, "the engine did not draft with the MTP block");
+    QVERIFY(reported->mtp.drafted > 0);
+    const app::Message answer = *store_->message(finished.at(0).at(0).toLongLong());
+    QVERIFY(answer.stats.has_value());
+    QVERIFY(answer.stats->mtp.active);
+    QCOMPARE(answer.stats->mtp.acceptance_rate, reported->mtp.acceptance_rate);
+    QCOMPARE(answer.stats->mtp.drafted, reported->mtp.drafted);
+    QCOMPARE(answer.stats->mtp.accepted, reported->mtp.accepted);
+    // The whole object, as the engine reported it.
+    QCOMPARE(QString::fromStdString(peregrine::generation_stats_to_json(*answer.stats)),
+             QString::fromStdString(peregrine::generation_stats_to_json(*reported)));
+
+    ui::MessageWidget* shown = window_->chatView()->message(answer.id);
+    QVERIFY(shown);
+    const QString footer = shown->findChild<QLabel*>(QStringLiteral("messageFooter"))->text();
+    const QString expected =
+        QStringLiteral("MTP %1%").arg(reported->mtp.acceptance_rate * 100.0, 0, 'f', 0);
+    QVERIFY2(footer.contains(expected), qPrintable(footer + QStringLiteral(" lacks ") + expected));
   }
 
   void stopKeepsThePartialAnswer() {
@@ -132,7 +218,9 @@ class ChatControllerTest : public QObject {
     QCOMPARE(answer.content, streamedText_);
     QCOMPARE(answer.thinking, streamedThinking_);
     QVERIFY(!(answer.content + answer.thinking).isEmpty());
-    QVERIFY(answer.stats.generatedTokens.value_or(4000) < 4000);
+    QVERIFY(answer.stats.has_value());
+    QVERIFY(answer.stats->generated_tokens < 4000);
+    QCOMPARE(answer.stats->stop_reason, std::optional(peregrine::StopReason::Cancelled));
     QVERIFY(!chat_->isGenerating());
     QVERIFY(window_->chatView()->lastMessage()->findChild<QLabel*>(QStringLiteral("messageFooter"))
                 ->text().contains(QStringLiteral("interrupted")));
@@ -264,9 +352,9 @@ class ChatControllerTest : public QObject {
     emit window_->conversationList()->deleteRequested(id);
     QCOMPARE(list->rowCount(), 0);
     QVERIFY(window_->chatView()->messages().isEmpty());
-    QVERIFY(chat_->undoDeleteAction()->isEnabled());
-    chat_->undoDeleteAction()->trigger();
-    QVERIFY(!chat_->undoDeleteAction()->isEnabled());
+    QVERIFY(window_->undoDeleteAction()->isEnabled());
+    window_->undoDeleteAction()->trigger();
+    QVERIFY(!window_->undoDeleteAction()->isEnabled());
     QCOMPARE(list->rowCount(), 1);
     QCOMPARE(chat_->currentConversation(), id);
     QCOMPARE(window_->chatView()->messages().size(), 2);
@@ -277,7 +365,7 @@ class ChatControllerTest : public QObject {
     QSignalSpy finished(chat_.get(), &ChatController::answerFinished);
     chat_->newConversation();
     QVERIFY(chat_->thinkingEnabled());
-    QAction* action = chat_->thinkingAction();
+    QAction* action = window_->thinkingAction();
     QVERIFY(action);
     QVERIFY(action->isChecked());
     action->trigger();  // off
@@ -339,7 +427,7 @@ class ChatControllerTest : public QObject {
     options.flushTimerMs = 10;
     chat_ = std::make_unique<ChatController>(*window_, *store_, *engine_, options);
     // Connected after the controller, so these run after it handled each piece.
-    QObject::connect(engine_.get(), &app::EngineClient::tokenText, chat_.get(), [this](quint64, const QString& s) {
+    QObject::connect(engine_.get(), &app::EngineClient::answerText, chat_.get(), [this](quint64, const QString& s) {
       streamedText_ += s;
       noteView();
     });
@@ -354,7 +442,8 @@ class ChatControllerTest : public QObject {
 
   void noteView() {
     ui::MessageWidget* w = window_->chatView()->message(chat_->streamingMessage());
-    if (chat_->isGenerating() && w && w->isStreaming() && !w->text().isEmpty()) textWhileStreaming_ = true;
+    if (chat_->isGenerating() && w && w->isStreaming() && !(w->thinking() + w->content()).isEmpty())
+      textWhileStreaming_ = true;
   }
 
   std::unique_ptr<QTemporaryDir> dir_;

@@ -168,7 +168,10 @@ TEST(DemoModel, MakesASmallLoadableModelOnce) {
   QString reason;
   QObject::connect(&client, &EngineClient::modelLoaded, &client, [&](const ModelSummary&) { loaded = true; });
   QObject::connect(&client, &EngineClient::finished, &client,
-                   [&](quint64, const QString& r, const GenerationStats&) { reason = r; });
+                   [&](quint64, const peregrine::GenerationStats& stats) {
+                     const std::string_view name = peregrine::stop_reason_name(stats.stop_reason.value());
+                     reason = QString::fromUtf8(name.data(), static_cast<int>(name.size()));
+                   });
   peregrine::ModelOptions options;
   options.context_length = 512;
   client.loadModel(made.path, options);

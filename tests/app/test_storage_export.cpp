@@ -26,10 +26,13 @@ class ExportTest : public StorageTest {
                                        QJsonObject{{QStringLiteral("temperature"), 0.6}});
     store_->appendStreamText(a_, QStringLiteral("User wants sorting."), StreamPart::Thinking);
     store_->appendStreamText(a_, QStringLiteral("Use `sorted(xs)`:\n\n```python\nsorted([3, 1])\n```"));
-    MessageStats stats;
-    stats.promptTokens = 20;
-    stats.generatedTokens = 12;
-    stats.tokensPerSecond = 33.3;
+    peregrine::GenerationStats stats;
+    stats.stop_reason = peregrine::StopReason::EndOfGeneration;
+    stats.prompt_tokens = 20;
+    stats.generated_tokens = 12;
+    stats.decode_tok_s = 33.3;
+    stats.mtp.active = true;
+    stats.mtp.acceptance_rate = 0.625;
     store_->finishAssistantMessage(a_, stats);
     follow_ = store_->appendUserMessage(c_, a_, QStringLiteral("And reversed?"));
     cut_ = store_->beginAssistantMessage(c_, follow_, QStringLiteral("qwen3.6-27b"));
@@ -48,7 +51,9 @@ TEST_F(ExportTest, MarkdownHasTheBranchOnScreen) {
   EXPECT_TRUE(md.contains(QStringLiteral(
       "<details>\n<summary>Thinking</summary>\n\nUser wants sorting.\n\n</details>")));
   EXPECT_TRUE(md.contains(QStringLiteral("```python\nsorted([3, 1])\n```")));
-  EXPECT_TRUE(md.contains(QStringLiteral("qwen3.6-27b · 20 prompt tokens · 12 tokens generated · 33.3 tok/s")));
+  EXPECT_TRUE(md.contains(QStringLiteral(
+      "qwen3.6-27b · 20 prompt tokens · 12 tokens generated · 33.3 tok/s · MTP acceptance 62%")))
+      << md.toStdString();
   EXPECT_TRUE(md.contains(QStringLiteral("Pass reverse=\n\n*(answer interrupted)*")));
   EXPECT_FALSE(md.contains(QStringLiteral("OLD BRANCH TEXT")));
   // Order follows the conversation.
@@ -61,7 +66,7 @@ TEST_F(ExportTest, JsonHasEveryBranchAndTheCurrentPath) {
   ASSERT_TRUE(doc.isObject());
   const QJsonObject root = doc.object();
   EXPECT_EQ(root[QStringLiteral("format")].toString(), QStringLiteral("peregrine.conversation"));
-  EXPECT_EQ(root[QStringLiteral("version")].toInt(), 1);
+  EXPECT_EQ(root[QStringLiteral("version")].toInt(), 2);
   const QJsonObject conversation = root[QStringLiteral("conversation")].toObject();
   EXPECT_EQ(conversation[QStringLiteral("title")].toString(), QStringLiteral("Sort a list in Python?"));
   EXPECT_EQ(conversation[QStringLiteral("settings")].toObject()[QStringLiteral("system_prompt")].toString(),
@@ -72,7 +77,7 @@ TEST_F(ExportTest, JsonHasEveryBranchAndTheCurrentPath) {
   const QJsonObject first = messages[0].toObject();
   EXPECT_TRUE(first[QStringLiteral("parent_id")].isNull());
   EXPECT_EQ(first[QStringLiteral("role")].toString(), QStringLiteral("user"));
-  EXPECT_TRUE(first[QStringLiteral("stats")].toObject()[QStringLiteral("generated_tokens")].isNull());
+  EXPECT_TRUE(first[QStringLiteral("stats")].isNull());
   const QJsonObject oldBranch = messages[1].toObject();
   EXPECT_EQ(oldBranch[QStringLiteral("content")].toString(), QStringLiteral("OLD BRANCH TEXT"));
   EXPECT_EQ(static_cast<qint64>(oldBranch[QStringLiteral("parent_id")].toDouble()), u_);
@@ -80,7 +85,16 @@ TEST_F(ExportTest, JsonHasEveryBranchAndTheCurrentPath) {
   EXPECT_EQ(answer[QStringLiteral("thinking")].toString(), QStringLiteral("User wants sorting."));
   EXPECT_EQ(answer[QStringLiteral("model")].toString(), QStringLiteral("qwen3.6-27b"));
   EXPECT_DOUBLE_EQ(answer[QStringLiteral("sampling")].toObject()[QStringLiteral("temperature")].toDouble(), 0.6);
-  EXPECT_EQ(answer[QStringLiteral("stats")].toObject()[QStringLiteral("generated_tokens")].toInt(), 12);
+  // The statistics object is the engine's, every field (what generation_stats_to_json writes).
+  const QJsonObject stats = answer[QStringLiteral("stats")].toObject();
+  EXPECT_EQ(stats[QStringLiteral("generated_tokens")].toInt(), 12);
+  EXPECT_DOUBLE_EQ(stats[QStringLiteral("mtp")].toObject()[QStringLiteral("acceptance_rate")].toDouble(), 0.625);
+  const std::optional<Message> stored = store_->message(a_);
+  ASSERT_TRUE(stored && stored->stats);
+  EXPECT_EQ(QJsonDocument(stats).toJson(QJsonDocument::Compact).toStdString(),
+            QJsonDocument::fromJson(QByteArray::fromStdString(peregrine::generation_stats_to_json(*stored->stats)))
+                .toJson(QJsonDocument::Compact)
+                .toStdString());
   EXPECT_EQ(messages[4].toObject()[QStringLiteral("state")].toString(), QStringLiteral("interrupted"));
 
   QList<qint64> path;

@@ -95,26 +95,60 @@ TEST_F(MessagesTest, FinishWritesTheRestStatsAndState) {
   const qint64 u = store->appendUserMessage(c, kNoMessage, QStringLiteral("q"));
   const qint64 a = store->beginAssistantMessage(c, u, QStringLiteral("m"));
   store->appendStreamText(a, QStringLiteral("The answer is 42."));
-  MessageStats stats;
-  stats.promptTokens = 31;
-  stats.generatedTokens = 7;
-  stats.ttftMs = 85.5;
-  stats.tokensPerSecond = 41.25;
-  stats.mtpAcceptance = 0.75;
+  peregrine::GenerationStats stats;
+  stats.stop_reason = peregrine::StopReason::EndOfGeneration;
+  stats.prompt_tokens = 31;
+  stats.reused_prompt_tokens = 4;
+  stats.generated_tokens = 7;
+  stats.ttft_ms = 85.5;
+  stats.decode_tok_s = 41.25;
+  stats.mtp.model_has_mtp = true;
+  stats.mtp.active = true;
+  stats.mtp.drafted = 8;
+  stats.mtp.accepted = 6;
+  stats.mtp.drafted_at = {4, 4};
+  stats.mtp.accepted_at = {4, 2};
+  stats.mtp.acceptance_rate = 0.75;
   store->finishAssistantMessage(a, stats);
   EXPECT_EQ(storedContent(a), QStringLiteral("The answer is 42.|"));
   const Message m = *store->message(a);
   EXPECT_EQ(m.state, MessageState::Complete);
-  EXPECT_EQ(m.stats.promptTokens, 31);
-  EXPECT_EQ(m.stats.generatedTokens, 7);
-  EXPECT_DOUBLE_EQ(*m.stats.ttftMs, 85.5);
-  EXPECT_DOUBLE_EQ(*m.stats.tokensPerSecond, 41.25);
-  EXPECT_DOUBLE_EQ(*m.stats.mtpAcceptance, 0.75);
-  EXPECT_FALSE(store->message(u)->stats.generatedTokens.has_value());
+  ASSERT_TRUE(m.stats.has_value());
+  EXPECT_EQ(m.stats->prompt_tokens, 31);
+  EXPECT_EQ(m.stats->generated_tokens, 7);
+  EXPECT_DOUBLE_EQ(m.stats->ttft_ms, 85.5);
+  EXPECT_DOUBLE_EQ(m.stats->decode_tok_s, 41.25);
+  EXPECT_TRUE(m.stats->mtp.active);
+  EXPECT_DOUBLE_EQ(m.stats->mtp.acceptance_rate, 0.75);
+  // Every field comes back as it went in (the store keeps the engine's object whole).
+  EXPECT_EQ(peregrine::generation_stats_to_json(*m.stats), peregrine::generation_stats_to_json(stats));
+  EXPECT_FALSE(store->message(u)->stats.has_value());
 
   EXPECT_THROW(store->finishAssistantMessage(a, stats), peregrine::Error);
   EXPECT_THROW(store->appendStreamText(a, QStringLiteral("more")), peregrine::Error);
   EXPECT_THROW(store->appendStreamText(u, QStringLiteral("more")), peregrine::Error);
+}
+
+TEST_F(MessagesTest, UnreadableStatisticsLeaveTheMessageReadable) {
+  qint64 a = 0;
+  {
+    auto store = open(1h);
+    const qint64 c = store->createConversation();
+    a = store->beginAssistantMessage(c, kNoMessage, QStringLiteral("m"));
+    store->appendStreamText(a, QStringLiteral("Still here."));
+    store->finishAssistantMessage(a, peregrine::GenerationStats{});
+  }
+  {
+    Database db(dbPath());
+    Statement damage = db.prepare("UPDATE messages SET stats_json = '[not an object' WHERE id = ?1");
+    damage.bind(1, a);
+    damage.run();
+  }
+  auto store = open(1h);
+  const std::optional<Message> m = store->message(a);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->content, QStringLiteral("Still here."));
+  EXPECT_FALSE(m->stats.has_value());
 }
 
 TEST_F(MessagesTest, StoppedAnswerIsKeptAsInterrupted) {
@@ -122,8 +156,9 @@ TEST_F(MessagesTest, StoppedAnswerIsKeptAsInterrupted) {
   const qint64 c = store->createConversation();
   const qint64 a = store->beginAssistantMessage(c, kNoMessage, QStringLiteral("m"));
   store->appendStreamText(a, QStringLiteral("Partial"));
-  MessageStats stats;
-  stats.generatedTokens = 1;
+  peregrine::GenerationStats stats;
+  stats.generated_tokens = 1;
+  stats.stop_reason = peregrine::StopReason::Cancelled;
   store->finishAssistantMessage(a, stats, MessageState::Interrupted);
   EXPECT_EQ(store->message(a)->state, MessageState::Interrupted);
   EXPECT_EQ(store->message(a)->content, QStringLiteral("Partial"));

@@ -73,6 +73,53 @@ TEST_F(SchemaTest, EveryEarlierVersionMigratesToTheSameSchemaAsANewDatabase) {
   }
 }
 
+// Version 2 keeps an answer's statistics as one JSON object; the five columns of version 1 are
+// carried over and dropped.
+TEST_F(SchemaTest, Version1StatisticsColumnsMigrateToTheStatisticsObject) {
+  {
+    Database old(dbPath());
+    migrate(old, schemaMigrations().first(1));
+    ASSERT_EQ(old.userVersion(), 1);
+    old.exec(
+        "INSERT INTO conversations(id, created_ms, updated_ms) VALUES (1, 0, 0);"
+        "INSERT INTO messages(id, conversation_id, parent_id, role, content, created_ms)"
+        "  VALUES (1, 1, NULL, 'user', 'q', 0);"
+        "INSERT INTO messages(id, conversation_id, parent_id, role, content, prompt_tokens,"
+        "  generated_tokens, ttft_ms, tokens_per_second, mtp_acceptance, created_ms)"
+        "  VALUES (2, 1, 1, 'assistant', 'drafted', 31, 7, 85.5, 41.25, 0.75, 0);"
+        "INSERT INTO messages(id, conversation_id, parent_id, role, content, prompt_tokens,"
+        "  generated_tokens, tokens_per_second, created_ms)"
+        "  VALUES (3, 1, 1, 'assistant', 'plain', 12, 3, 20.5, 0);");
+  }
+  ConversationStore store(dbPath(), testOptions());
+  EXPECT_FALSE(store.message(1)->stats.has_value());  // all five NULL: still none
+
+  const std::optional<Message> drafted = store.message(2);
+  ASSERT_TRUE(drafted && drafted->stats);
+  EXPECT_EQ(drafted->content, QStringLiteral("drafted"));
+  EXPECT_EQ(drafted->stats->prompt_tokens, 31);
+  EXPECT_EQ(drafted->stats->generated_tokens, 7);
+  EXPECT_DOUBLE_EQ(drafted->stats->ttft_ms, 85.5);
+  EXPECT_DOUBLE_EQ(drafted->stats->decode_tok_s, 41.25);
+  EXPECT_TRUE(drafted->stats->mtp.active);
+  EXPECT_DOUBLE_EQ(drafted->stats->mtp.acceptance_rate, 0.75);
+
+  const std::optional<Message> plain = store.message(3);
+  ASSERT_TRUE(plain && plain->stats);
+  EXPECT_EQ(plain->stats->prompt_tokens, 12);
+  EXPECT_EQ(plain->stats->generated_tokens, 3);
+  EXPECT_DOUBLE_EQ(plain->stats->ttft_ms, 0.0);
+  EXPECT_DOUBLE_EQ(plain->stats->decode_tok_s, 20.5);
+  EXPECT_FALSE(plain->stats->mtp.active);
+
+  Database db(dbPath());
+  EXPECT_EQ(db.userVersion(), latestSchemaVersion());
+  const QString table = db.queryText("SELECT sql FROM sqlite_master WHERE name = 'messages'");
+  EXPECT_TRUE(table.contains(QStringLiteral("stats_json"))) << table.toStdString();
+  for (const char* gone : {"prompt_tokens", "generated_tokens", "ttft_ms", "tokens_per_second", "mtp_acceptance"})
+    EXPECT_FALSE(table.contains(QLatin1String(gone))) << gone;
+}
+
 TEST_F(SchemaTest, MigrationsRunInOrderFromAnyEarlierVersion) {
   const Migration steps[] = {
       {1, "trail", "CREATE TABLE trail(step INTEGER); INSERT INTO trail VALUES (1);"},

@@ -16,9 +16,8 @@ namespace {
 
 // Streams text in the given chunk sizes (cycled) and checks, after every chunk, that the
 // segments equal those of the whole prefix; returns the final segments.
-QList<Segment> streamAndCheck(const QString& text, const QList<int>& sizes, bool startsInThinking = false) {
+QList<Segment> streamAndCheck(const QString& text, const QList<int>& sizes) {
   MessageSegmenter segmenter;
-  segmenter.reset({}, startsInThinking);
   qsizetype pos = 0;
   int k = 0;
   while (pos < text.size()) {
@@ -26,7 +25,7 @@ QList<Segment> streamAndCheck(const QString& text, const QList<int>& sizes, bool
     const QList<Segment> before = segmenter.segments();
     const int firstChanged = segmenter.append(QStringView(text).mid(pos, n));
     pos += n;
-    const QList<Segment> expected = segmentMessage(QStringView(text).left(pos), startsInThinking);
+    const QList<Segment> expected = segmentMessage(QStringView(text).left(pos));
     if (segmenter.segments() != expected) {
       qWarning() << "mismatch after" << pos << "chars:" << text.left(pos);
       return {};
@@ -90,21 +89,20 @@ class MarkdownSegmenterTest : public QObject {
     QList<Kind> kinds;
     for (const Segment& segment : s) kinds << segment.kind;
     // Markdown is cut into blocks at blank lines that start a new paragraph, table or list.
-    QCOMPARE(kinds, (QList<Kind>{Kind::Thinking, Kind::Markdown, Kind::Code, Kind::Markdown,
-                                 Kind::Markdown, Kind::Code, Kind::Markdown, Kind::Markdown}));
+    QCOMPARE(kinds, (QList<Kind>{Kind::Markdown, Kind::Code, Kind::Markdown, Kind::Markdown, Kind::Code,
+                                 Kind::Markdown, Kind::Markdown}));
+    QVERIFY(s[0].text.contains(QStringLiteral("`push`")));
     QVERIFY(s[0].closed);
-    QVERIFY(s[0].text.contains(QStringLiteral("ring buffer")));
-    QVERIFY(s[1].text.contains(QStringLiteral("`push`")));
-    QCOMPARE(s[2].language, QStringLiteral("cpp"));
-    QVERIFY(s[2].text.startsWith(QStringLiteral("#include <array>\n")));
-    QVERIFY(s[2].text.endsWith(QStringLiteral("};")));  // no fence, no final newline
-    QVERIFY(s[2].closed);
-    QVERIFY(s[3].text.startsWith(QStringLiteral("\n| Operation |")));
-    QCOMPARE(s[4].text, QStringLiteral("A quick check in Python:\n\n"));
-    QCOMPARE(s[5].language, QStringLiteral("python"));
-    QVERIFY(s[6].text.contains(QStringLiteral("- [ ] thread-safe")));
-    QVERIFY(s[7].text.startsWith(QStringLiteral("See [std::array]")));
-    QVERIFY(!s[7].closed);
+    QCOMPARE(s[1].language, QStringLiteral("cpp"));
+    QVERIFY(s[1].text.startsWith(QStringLiteral("#include <array>\n")));
+    QVERIFY(s[1].text.endsWith(QStringLiteral("};")));  // no fence, no final newline
+    QVERIFY(s[1].closed);
+    QVERIFY(s[2].text.startsWith(QStringLiteral("\n| Operation |")));
+    QCOMPARE(s[3].text, QStringLiteral("A quick check in Python:\n\n"));
+    QCOMPARE(s[4].language, QStringLiteral("python"));
+    QVERIFY(s[5].text.contains(QStringLiteral("- [ ] thread-safe")));
+    QVERIFY(s[6].text.startsWith(QStringLiteral("See [std::array]")));
+    QVERIFY(!s[6].closed);
   }
 
   void keepsListsTogether() {
@@ -132,31 +130,17 @@ class MarkdownSegmenterTest : public QObject {
     QCOMPARE(s[2].text, QStringLiteral("no language"));
   }
 
-  void thinkingWithoutOpeningTag() {
-    const QList<Segment> s = segmentMessage(QStringLiteral("weighing options\n</think>\n\nAnswer."), true);
-    QCOMPARE(s.size(), 2);
-    QCOMPARE(s[0].kind, Kind::Thinking);
-    QCOMPARE(s[0].text, QStringLiteral("weighing options\n"));
-    QCOMPARE(s[1].text.trimmed(), QStringLiteral("Answer."));
-  }
-
-  void thinkTagInProseStaysText() {
-    const QList<Segment> s = segmentMessage(QStringLiteral("Qwen wraps it in `<think>` tags.\n  <think>real</think>ok"));
-    QCOMPARE(s.size(), 3);
+  void thinkTagsAreText() {
+    // The engine hands thinking over apart from the answer: tags in an answer are plain text.
+    const QList<Segment> s = segmentMessage(QStringLiteral("Qwen wraps it in `<think>` tags.\n<think>real</think>ok"));
+    QCOMPARE(s.size(), 1);
     QCOMPARE(s[0].kind, Kind::Markdown);
-    QVERIFY(s[0].text.contains(QStringLiteral("`<think>` tags")));
-    QCOMPARE(s[1].kind, Kind::Thinking);
-    QCOMPARE(s[1].text, QStringLiteral("real"));
-    QCOMPARE(s[2].text, QStringLiteral("ok"));
+    QVERIFY(s[0].text.contains(QStringLiteral("<think>real</think>ok")));
   }
 
   void openSegmentsWhileStreaming() {
-    // A partial closing tag and a partial closing fence are not shown as content.
-    QList<Segment> s = segmentMessage(QStringLiteral("<think>hmm</thi"));
-    QCOMPARE(s.size(), 1);
-    QCOMPARE(s[0].text, QStringLiteral("hmm"));
-    QVERIFY(!s[0].closed);
-    s = segmentMessage(QStringLiteral("```py\nx = 1\n``"));
+    // A partial closing fence is not shown as content.
+    QList<Segment> s = segmentMessage(QStringLiteral("```py\nx = 1\n``"));
     QCOMPARE(s.size(), 1);
     QCOMPARE(s[0].text, QStringLiteral("x = 1"));
     s = segmentMessage(QStringLiteral("text\n```c"));
@@ -168,7 +152,7 @@ class MarkdownSegmenterTest : public QObject {
   void streamingEqualsWholeForEveryChunking() {
     const QString text = peregrine::ui::testing::sampleAnswer();
     const QList<Segment> whole = segmentMessage(text);
-    // One character at a time: every split point inside "```", "<think>", "</think>" is visited.
+    // One character at a time: every split point inside "```" is visited.
     QCOMPARE(streamAndCheck(text, {1}), whole);
     QCOMPARE(streamAndCheck(text, {2, 3, 5, 7}), whole);
     QCOMPARE(streamAndCheck(text, {1000000}), whole);
@@ -182,16 +166,12 @@ class MarkdownSegmenterTest : public QObject {
 
   void streamingEqualsWholeForEveryTwoWaySplit() {
     const QString text = QStringLiteral(
-        "<think>a</think>b\n```\nc\n```\n<think>d</think>\n~~~~js\ne\n~~~~~\n   ```x y\nz\n   ```  \ntail");
+        "a\n\nb\n```\nc\n```\nd\n~~~~js\ne\n~~~~~\n   ```x y\nz\n   ```  \ntail");
     const QList<Segment> whole = segmentMessage(text);
     QCOMPARE(whole.size(), 7);
     for (int cut = 1; cut < text.size(); ++cut) {
       QCOMPARE(streamAndCheck(text, {cut, 1000}), whole);
     }
-    const QString thinking = QStringLiteral("plan\n</think>\n```cpp\nint a;\n```\nok");
-    const QList<Segment> thinkingWhole = segmentMessage(thinking, true);
-    QCOMPARE(thinkingWhole.size(), 3);
-    QCOMPARE(streamAndCheck(thinking, {1}, true), thinkingWhole);
   }
 };
 

@@ -1,11 +1,13 @@
-// Message widgets: streaming re-renders only the last segment, thinking collapses when the answer
-// starts, code blocks copy their code and are highlighted, branch navigation, and the time a
-// 2,000-token answer takes to stream in.
+// Message widgets: streaming re-renders only the last segment, thinking (handed over apart from
+// the answer) collapses when the answer starts, code blocks copy their code and are highlighted,
+// branch navigation, the chat view following its message list model, and the time a 2,000-token
+// answer takes to stream in.
 #include <QApplication>
 #include <QClipboard>
 #include <QElapsedTimer>
 #include <QLabel>
 #include <QPlainTextEdit>
+#include <QPointer>
 #include <QPushButton>
 #include <QTextBlock>
 #include <QTextLayout>
@@ -13,6 +15,7 @@
 #include <QtTest>
 
 #include "ui/chat_view.h"
+#include "ui/message_list_model.h"
 #include "ui/code_block.h"
 #include "ui/message_widget.h"
 #include "ui/thinking_block.h"
@@ -27,9 +30,6 @@ namespace {
 QString widgetContent(QWidget* w) {
   if (auto* label = qobject_cast<QLabel*>(w)) return label->text();
   if (auto* code = qobject_cast<CodeBlock*>(w)) return code->code();
-  if (auto* thinking = qobject_cast<ThinkingBlock*>(w)) {
-    return thinking->text() + (thinking->isFinished() ? QStringLiteral("|done") : QString());
-  }
   return {};
 }
 
@@ -55,7 +55,7 @@ class MessageWidgetTest : public QObject {
     QStringList contents;
     int maxSegments = 0;
     for (qsizetype pos = 0; pos < text.size(); pos += 3) {
-      message.appendText(text.mid(pos, 3));
+      message.appendAnswer(text.mid(pos, 3));
       QList<QWidget*> now;
       QStringList nowContents;
       for (int i = 0; i < message.segmentCount(); ++i) {
@@ -72,10 +72,10 @@ class MessageWidgetTest : public QObject {
       contents = nowContents;
       maxSegments = std::max(maxSegments, message.segmentCount());
     }
-    QCOMPARE(maxSegments, 8);
+    QCOMPARE(maxSegments, 7);
     // Streamed in pieces, the message ends up exactly as if set whole.
     MessageWidget whole(2, Role::Assistant);
-    whole.setText(text);
+    whole.setThinkingAndContent({}, text);
     QCOMPARE(whole.segmentCount(), message.segmentCount());
     for (int i = 0; i < whole.segmentCount(); ++i) {
       QCOMPARE(widgetContent(message.segmentWidget(i)), widgetContent(whole.segmentWidget(i)));
@@ -84,38 +84,59 @@ class MessageWidgetTest : public QObject {
 
   void thinkingCollapsesWhenTheAnswerStarts() {
     MessageWidget message(1, Role::Assistant);
-    message.appendText(QStringLiteral("<think>Let me see"));
-    QCOMPARE(message.segmentCount(), 1);
-    auto* thinking = qobject_cast<ThinkingBlock*>(message.segmentWidget(0));
+    message.setStreaming(true);
+    QVERIFY(!message.thinkingBlock());
+    message.appendThinking(QStringLiteral("Let me see"));
+    ThinkingBlock* thinking = message.thinkingBlock();
     QVERIFY(thinking);
+    QCOMPARE(message.segmentCount(), 0);  // the thinking is not one of the answer's segments
     QVERIFY(thinking->isExpanded());
     QVERIFY(!thinking->isFinished());
-    message.appendText(QStringLiteral(" what fits.</thi"));
-    QCOMPARE(thinking->text(), QStringLiteral("Let me see what fits."));
-    message.appendText(QStringLiteral("nk>\n\n"));
+    // Tags in the thinking are text, not markup: the engine already split the think block.
+    message.appendThinking(QStringLiteral(" what <think> fits."));
+    QCOMPARE(thinking->text(), QStringLiteral("Let me see what <think> fits."));
+    QVERIFY(!thinking->isFinished());
+    message.appendAnswer(QStringLiteral("The answer"));
+    QCOMPARE(message.segmentCount(), 1);
+    QCOMPARE(message.thinkingBlock(), thinking);
     QVERIFY(thinking->isFinished());
-    QVERIFY(thinking->isExpanded());  // nothing of the answer yet
-    message.appendText(QStringLiteral("The answer"));
-    QCOMPARE(message.segmentCount(), 2);
-    QCOMPARE(message.segmentWidget(0), thinking);
     QVERIFY(!thinking->isExpanded());
+    QCOMPARE(message.thinking(), QStringLiteral("Let me see what <think> fits."));
+    QCOMPARE(message.content(), QStringLiteral("The answer"));
     // The user opens it again: more answer text does not fold it away a second time.
     thinking->setExpanded(true);
-    message.appendText(QStringLiteral(" continues."));
+    message.appendAnswer(QStringLiteral(" continues."));
     QVERIFY(thinking->isExpanded());
 
-    // A stored message with its thinking apart: collapsed from the start.
+    // An answer stopped while thinking: finished once it no longer streams.
+    MessageWidget stopped(3, Role::Assistant);
+    stopped.setStreaming(true);
+    stopped.appendThinking(QStringLiteral("hmm"));
+    QVERIFY(!stopped.thinkingBlock()->isFinished());
+    stopped.setStreaming(false);
+    QVERIFY(stopped.thinkingBlock()->isFinished());
+
+    // A stored message with its thinking apart: collapsed from the start, above the answer.
     MessageWidget stored(2, Role::Assistant);
     stored.setThinkingAndContent(QStringLiteral("thoughts"), QStringLiteral("Answer."));
-    auto* storedThinking = qobject_cast<ThinkingBlock*>(stored.segmentWidget(0));
-    QVERIFY(storedThinking);
-    QVERIFY(!storedThinking->isExpanded());
-    QCOMPARE(storedThinking->text(), QStringLiteral("thoughts"));
+    QVERIFY(stored.thinkingBlock());
+    QVERIFY(!stored.thinkingBlock()->isExpanded());
+    QVERIFY(stored.thinkingBlock()->isFinished());
+    QCOMPARE(stored.thinkingBlock()->text(), QStringLiteral("thoughts"));
+    QCOMPARE(stored.segmentCount(), 1);
+    stored.resize(500, 300);
+    stored.show();
+    QVERIFY(stored.thinkingBlock()->y() < stored.segmentWidget(0)->y());  // above the answer
+    // No thinking: no block.
+    MessageWidget plain(4, Role::Assistant);
+    plain.setThinkingAndContent({}, QStringLiteral("<think>is text here</think>"));
+    QVERIFY(!plain.thinkingBlock());
+    QCOMPARE(plain.segmentCount(), 1);
   }
 
   void copyPutsTheCodeOnTheClipboard() {
     MessageWidget message(1, Role::Assistant);
-    message.setText(QStringLiteral("Run this:\n\n```bash\necho \"hi\" | tr a-z A-Z\nls -l\n```\n\nDone."));
+    message.setThinkingAndContent({}, QStringLiteral("Run this:\n\n```bash\necho \"hi\" | tr a-z A-Z\nls -l\n```\n\nDone."));
     CodeBlock* block = message.lastCodeBlock();
     QVERIFY(block);
     QApplication::clipboard()->clear();
@@ -130,7 +151,7 @@ class MessageWidgetTest : public QObject {
 
   void codeBlocksAreLabelledAndHighlighted() {
     MessageWidget message(1, Role::Assistant);
-    message.setText(testing::sampleAnswer() +
+    message.setThinkingAndContent({}, testing::sampleAnswer() +
                     QStringLiteral("\n```\n#!/bin/sh\necho plain fence, shell by content\n```\n"
                                    "\n```text\njust words\n```\n\n```weirdlang\nx\n```\n"));
     QList<CodeBlock*> blocks;
@@ -157,7 +178,7 @@ class MessageWidgetTest : public QObject {
 
   void branchNavigatorEmitsSignals() {
     MessageWidget message(42, Role::User);
-    message.setText(QStringLiteral("question"));
+    message.setThinkingAndContent({}, QStringLiteral("question"));
     auto* previous = message.findChild<QToolButton*>(QStringLiteral("previousBranch"));
     auto* next = message.findChild<QToolButton*>(QStringLiteral("nextBranch"));
     auto* position = message.findChild<QLabel*>(QStringLiteral("branchPosition"));
@@ -191,8 +212,9 @@ class MessageWidgetTest : public QObject {
     answer.thinking = QStringLiteral("hm");
     answer.model = QStringLiteral("Qwen3.6-35B-A3B Q4_K_M");
     answer.state = peregrine::app::MessageState::Interrupted;
-    answer.stats.generatedTokens = 12;
-    answer.stats.tokensPerSecond = 41.25;
+    answer.stats.emplace();
+    answer.stats->generated_tokens = 12;
+    answer.stats->decode_tok_s = 41.25;
     peregrine::app::Siblings siblings;
     siblings.ids = {5, 7};
     siblings.index = 1;
@@ -202,24 +224,86 @@ class MessageWidgetTest : public QObject {
     QVERIFY2(item.footer.contains(QStringLiteral("41.2 tok/s")) || item.footer.contains(QStringLiteral("41.3 tok/s")),
              qPrintable(item.footer));
     QVERIFY(item.footer.contains(QStringLiteral("interrupted")));
+    QVERIFY2(!item.footer.contains(QStringLiteral("MTP")), qPrintable(item.footer));  // not drafted
+    answer.stats->mtp.active = true;
+    answer.stats->mtp.acceptance_rate = 0.625;
+    QVERIFY2(statisticsLine(answer).contains(QStringLiteral("MTP 62%")) ||
+                 statisticsLine(answer).contains(QStringLiteral("MTP 63%")),
+             qPrintable(statisticsLine(answer)));
     MessageItem question;
     question.id = 3;
     question.content = QStringLiteral("Q?");
-    view.setMessages({question, item});
+    view.model()->setMessages({question, item});
     QCOMPARE(view.messages().size(), 2);
-    QCOMPARE(view.message(7)->segmentCount(), 2);  // thinking + answer
+    QVERIFY(view.message(7)->thinkingBlock());
+    QCOMPARE(view.message(7)->segmentCount(), 1);
     QSignalSpy branch(&view, &ChatView::branchRequested);
     emit view.message(7)->branchRequested(7, -1);
     QCOMPARE(branch.count(), 1);
-    view.appendToMessage(7, QStringLiteral("wer\n```cpp\nint x;\n```\n"));
+    view.model()->appendAnswer(7, QStringLiteral("wer\n```cpp\nint x;\n```\n"));
     QVERIFY(view.lastCodeBlock());
     QCOMPARE(view.lastCodeBlock()->code(), QStringLiteral("int x;"));
+    QCOMPARE(view.model()->at(1).content, QStringLiteral("partial answer\n```cpp\nint x;\n```\n"));
+  }
+
+  // The view follows its model: rows appended, updated and removed change only their own widgets.
+  void chatViewFollowsItsModel() {
+    ChatView view;
+    MessageListModel* model = view.model();
+    MessageItem question;
+    question.id = 1;
+    question.content = QStringLiteral("Q?");
+    model->setMessages({question});
+    QPointer<MessageWidget> first = view.message(1);
+    QVERIFY(first);
+
+    MessageItem answer;
+    answer.id = 2;
+    answer.role = Role::Assistant;
+    answer.streaming = true;
+    model->appendMessage(answer);
+    QCOMPARE(view.messages().size(), 2);
+    QCOMPARE(view.message(1), first.data());
+    QPointer<MessageWidget> streaming = view.message(2);
+    QVERIFY(streaming->isStreaming());
+    model->appendThinking(2, QStringLiteral("pondering"));
+    model->appendAnswer(2, QStringLiteral("Yes."));
+    streaming->flushRendering();
+    QCOMPARE(streaming->thinking(), QStringLiteral("pondering"));
+    QCOMPARE(streaming->content(), QStringLiteral("Yes."));
+
+    // Finished: footer and state change in place, the text is not set again.
+    const int renders = streaming->renderCount();
+    MessageItem done = model->at(1);
+    done.streaming = false;
+    done.footer = QStringLiteral("12 tokens");
+    done.branchCount = 2;
+    done.branchIndex = 1;
+    model->updateMessage(done);
+    QCOMPARE(view.message(2), streaming.data());
+    QVERIFY(!streaming->isStreaming());
+    QCOMPARE(streaming->findChild<QLabel*>(QStringLiteral("messageFooter"))->text(), QStringLiteral("12 tokens"));
+    QCOMPARE(streaming->findChild<QLabel*>(QStringLiteral("branchPosition"))->text(), QStringLiteral("2/2"));
+    QCOMPARE(streaming->renderCount(), renders);
+
+    // Regenerate: the answer's row goes, the question's widget stays.
+    model->truncate(1);
+    QCOMPARE(view.messages().size(), 1);
+    QVERIFY(!streaming);
+    QCOMPARE(view.message(1), first.data());
+    model->truncate(model->rowOf(99));  // not listed: nothing happens
+    QCOMPARE(view.messages().size(), 1);
+    model->clear();
+    QVERIFY(view.messages().isEmpty());
+    QVERIFY(!first);
   }
 
   // 2,000 tokens of a typical answer (prose, a list, a table, two code blocks) streamed into a
   // visible chat, letting the event loop lay out after every token as the app does.
   void longAnswerStreamsInBoundedTimePerToken() {
-    QString answer = QStringLiteral("<think>Planning the answer step by step.</think>\n\n");
+    // The first tokens are thinking (about 40 characters), the rest the answer.
+    constexpr int kThinkingTokens = 10;
+    QString answer = QStringLiteral("Planning the answer step by step. Done.\n");
     int paragraph = 0;
     while (answer.size() < 2000 * 4) {
       ++paragraph;
@@ -245,25 +329,31 @@ class MessageWidgetTest : public QObject {
     };
     // Streams the tokens into a fresh visible chat; returns the timing and leaves the chat in view.
     auto stream = [&tokens](ChatView& view, int renderIntervalMs) {
+      int thinkingTokens = kThinkingTokens;
       view.setRenderInterval(renderIntervalMs);
       view.resize(900, 700);
       view.show();
       MessageItem question;
       question.id = 1;
       question.content = QStringLiteral("Explain ring buffers");
-      view.addMessage(question);
+      view.model()->appendMessage(question);
       MessageItem item;
       item.id = 2;
       item.role = Role::Assistant;
       item.streaming = true;
-      view.addMessage(item);
+      view.model()->appendMessage(item);
       QElapsedTimer total;
       total.start();
       QList<qint64> perToken;
       for (const QString& token : tokens) {
         QElapsedTimer one;
         one.start();
-        view.appendToMessage(2, token);
+        if (thinkingTokens > 0) {
+          view.model()->appendThinking(2, token);
+          --thinkingTokens;
+        } else {
+          view.model()->appendAnswer(2, token);
+        }
         QCoreApplication::processEvents();
         perToken << one.nsecsElapsed();
       }
@@ -298,10 +388,11 @@ class MessageWidgetTest : public QObject {
     QVERIFY2(slow.meanMs < 15.0, "rendering every token: mean over 15 ms per token");
     QVERIFY2(fast.meanMs < 3.0, "coalesced: mean over 3 ms per token");
     QVERIFY2(fast.p99Ms < 40.0, "coalesced: p99 over 40 ms per token");
-    QCOMPARE(view.message(2)->text(), tokens.join(QString()));
+    QCOMPARE(view.message(2)->thinking() + view.message(2)->content(), tokens.join(QString()));
+    QCOMPARE(view.message(2)->thinking(), tokens.mid(0, kThinkingTokens).join(QString()));
     // Coalesced rendering shows the same thing as rendering the whole text at once.
     MessageWidget whole(3, Role::Assistant);
-    whole.setText(view.message(2)->text());
+    whole.setThinkingAndContent(view.message(2)->thinking(), view.message(2)->content());
     QCOMPARE(view.message(2)->segmentCount(), whole.segmentCount());
     QCOMPARE(widgetContent(view.message(2)->segmentWidget(whole.segmentCount() - 1)),
              widgetContent(whole.segmentWidget(whole.segmentCount() - 1)));

@@ -8,7 +8,11 @@
 #include <QDockWidget>
 #include <QDoubleSpinBox>
 #include <QLineEdit>
+#include <QLabel>
 #include <QListView>
+#include <QMenu>
+#include <QMenuBar>
+#include <QScrollBar>
 #include <QPlainTextEdit>
 #include <QSignalSpy>
 #include <QSpinBox>
@@ -23,6 +27,8 @@
 #include "ui/conversation_list_model.h"
 #include "ui/input_box.h"
 #include "ui/main_window.h"
+#include "ui/message_list_model.h"
+#include "ui/message_widget.h"
 #include "ui/status_bar_widget.h"
 
 using namespace peregrine::ui;
@@ -224,7 +230,7 @@ class WindowTest : public QObject {
     answer.id = 9;
     answer.role = Role::Assistant;
     answer.content = QStringLiteral("```py\nfirst()\n```\ntext\n```js\nlast();\n```\n");
-    window.chatView()->addMessage(answer);
+    window.messageModel()->appendMessage(answer);
     QApplication::clipboard()->clear();
     window.copyCodeAction()->trigger();
     QCOMPARE(QApplication::clipboard()->text(), QStringLiteral("last();"));
@@ -234,6 +240,65 @@ class WindowTest : public QObject {
     QVERIFY(window.conversationList()->searchField()->hasFocus());
     window.focusInputAction()->trigger();
     QVERIFY(window.inputBox()->editor()->hasFocus());
+  }
+
+  // The window owns its Chat menu; controllers only connect to the actions.
+  void chatMenuHoldsTheWindowsActions() {
+    MainWindow window;
+    QMenu* chat = nullptr;
+    for (QMenu* menu : window.menuBar()->findChildren<QMenu*>())
+      if (menu->actions().contains(window.newChatAction())) chat = menu;
+    QVERIFY(chat);
+    for (QAction* action : {window.thinkingAction(), window.undoDeleteAction(), window.exportMarkdownAction(),
+                            window.exportJsonAction()})
+      QVERIFY2(chat->actions().contains(action), qPrintable(action->objectName()));
+    QCOMPARE(window.thinkingAction()->objectName(), QStringLiteral("thinkingAction"));
+    QCOMPARE(window.undoDeleteAction()->objectName(), QStringLiteral("undoDeleteAction"));
+    QVERIFY(window.thinkingAction()->isCheckable());
+    QVERIFY(!window.undoDeleteAction()->isEnabled());
+    QCOMPARE(window.exportMarkdownAction()->shortcut(), QKeySequence(QStringLiteral("Ctrl+E")));
+    // Quit stays last, after a separator.
+    QVERIFY(chat->actions().value(chat->actions().size() - 2)->isSeparator());
+
+    // The views' requests come out of the window.
+    QSignalSpy send(&window, &MainWindow::sendRequested);
+    window.inputBox()->setText(QStringLiteral("hi"));
+    QTest::keyClick(window.inputBox()->editor(), Qt::Key_Return);
+    QCOMPARE(send.count(), 1);
+    QSignalSpy regenerate(&window, &MainWindow::regenerateRequested);
+    emit window.chatView()->regenerateRequested(4);
+    QCOMPARE(regenerate.count(), 1);
+  }
+
+  // A narrow chat (the settings dock open in a small window): messages shrink with it and wrap,
+  // nothing of a message (text, footer, Regenerate) is cut off on the right.
+  void messagesReflowInANarrowChat() {
+    MainWindow window;
+    window.resize(900, 700);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    window.chatSettingsAction()->trigger();
+    MessageItem answer;
+    answer.id = 1;
+    answer.role = Role::Assistant;
+    answer.content = QStringLiteral("A long answer that must wrap inside the chat column rather than run past "
+                                    "its right edge, however narrow the column gets.");
+    answer.footer = QStringLiteral("Qwen3.6-35B-A3B Q4_K_M · 412 tokens · 38.4 tok/s · first token 0.21 s · MTP 71%");
+    window.messageModel()->setMessages({answer});
+    for (int i = 0; i < 5; ++i) QApplication::processEvents();
+    QWidget* viewport = window.chatView()->viewport();
+    MessageWidget* message = window.chatView()->message(1);
+    QVERIFY(message);
+    QVERIFY2(window.chatView()->width() < 400, qPrintable(QString::number(window.chatView()->width())));
+    for (QWidget* part : {static_cast<QWidget*>(message),
+                          static_cast<QWidget*>(message->findChild<QLabel*>(QStringLiteral("messageFooter"))),
+                          static_cast<QWidget*>(message->findChild<QToolButton*>(QStringLiteral("regenerateMessage"))),
+                          message->segmentWidget(0)}) {
+      const int right = part->mapTo(viewport, QPoint(part->width(), 0)).x();
+      QVERIFY2(right <= viewport->width(),
+               qPrintable(QStringLiteral("%1 ends at %2, the chat at %3")
+                              .arg(part->objectName()).arg(right).arg(viewport->width())));
+    }
   }
 
   void geometryIsRemembered() {

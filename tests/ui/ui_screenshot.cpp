@@ -1,6 +1,7 @@
 // Writes PNGs of the main window with a sample conversation (a highlighted C++ block, a Python
 // block and a thinking block), in the light and the dark palette, to the folder given as argument;
-// one more with the chat settings dock open (a system prompt and the Coding preset).
+// one more with the chat settings dock open (a system prompt and the Coding preset), and one of a
+// narrow window with the dock open (the messages must wrap, nothing cut off on the right).
 // Run under a real X server (xvfb-run) so that fonts and styles render as on a desktop.
 #include <QAction>
 #include <QApplication>
@@ -15,6 +16,7 @@
 #include "ui/conversation_list_model.h"
 #include "ui/input_box.h"
 #include "ui/main_window.h"
+#include "ui/message_list_model.h"
 #include "ui/message_widget.h"
 #include "ui/status_bar_widget.h"
 #include "ui/theme.h"
@@ -49,11 +51,12 @@ void fill(MainWindow& window) {
   MessageItem answer;
   answer.id = 2;
   answer.role = peregrine::app::Role::Assistant;
+  answer.thinking = testing::sampleThinking();
   answer.content = testing::sampleAnswer();
-  answer.footer = QStringLiteral("Qwen3.6-35B-A3B Q4_K_M · 412 tokens · 38.4 tok/s · first token 0.21 s");
-  window.chatView()->setMessages({question, answer});
+  answer.footer = QStringLiteral("Qwen3.6-35B-A3B Q4_K_M · 412 tokens · 38.4 tok/s · first token 0.21 s · MTP 71%");
+  window.messageModel()->setMessages({question, answer});
   // Show the thoughts opened, as after a click on "Thinking".
-  if (auto* thinking = window.chatView()->message(2)->findChild<ThinkingBlock*>()) thinking->setExpanded(true);
+  if (ThinkingBlock* thinking = window.chatView()->message(2)->thinkingBlock()) thinking->setExpanded(true);
 
   window.inputBox()->setText(QStringLiteral("Can it be lock-free for one producer and one consumer?"));
   window.statusWidget()->setModel(QStringLiteral("Qwen3.6-35B-A3B Q4_K_M"));
@@ -107,12 +110,18 @@ int main(int argc, char** argv) {
       window.chatSettingsPanel()->setSettings(settings);
       window.chatSettingsAction()->trigger();
       ok = shoot(window, outDir + QStringLiteral("/main-window-light-settings.png")) && ok;
+      const QSize wide = window.size();
+      window.resize(900, 700);
+      settle();
+      bar->setValue(bar->maximum());
+      ok = shoot(window, outDir + QStringLiteral("/main-window-light-narrow-settings.png")) && ok;
+      window.resize(wide);
       window.chatSettingsAction()->trigger();
     }
     // The window must actually show the pieces the screenshots are about.
     MessageWidget* message = window.chatView()->message(2);
-    if (!message || message->segmentCount() != 8 || !window.chatView()->lastCodeBlock()) {
-      qCritical("the sample conversation did not render as 8 segments with code blocks");
+    if (!message || !message->thinkingBlock() || message->segmentCount() != 7 || !window.chatView()->lastCodeBlock()) {
+      qCritical("the sample conversation did not render as thinking and 7 segments with code blocks");
       ok = false;
     }
   }

@@ -5,12 +5,17 @@
 
 namespace peregrine::ui::testing {
 
-// An answer with every kind of segment: thinking, Markdown (list, table, inline code, link), a C++
-// block, a Python block, and text between and after them.
+// The thinking that goes with sampleAnswer() (the engine hands it over apart from the answer).
+inline QString sampleThinking() {
+  return QStringLiteral(
+      "The user wants a ring buffer. A fixed-size array with head and tail indices "
+      "works; I should show C++ and a Python check.\n");
+}
+
+// An answer with every kind of segment: Markdown (list, table, inline code, link), a C++ block, a
+// Python block, and text between and after them.
 inline QString sampleAnswer() {
   return QStringLiteral(
-      "<think>\nThe user wants a ring buffer. A fixed-size array with head and tail indices "
-      "works; I should show C++ and a Python check.\n</think>\n\n"
       "Here is a **fixed-size ring buffer** with `push` and `pop`:\n\n"
       "```cpp\n"
       "#include <array>\n"
