@@ -18,7 +18,7 @@ SamplingValues samplingValuesFrom(const peregrine::SamplingParams& params) {
 }
 
 SamplingValues modelCardSampling(bool thinking) {
-  // Docs: QWEN36.md §8 (the model card's "Best Practices").
+  // The model card's "Best Practices" profiles (sampler.h; docs/engine.md, "Sampler").
   return samplingValuesFrom(thinking ? peregrine::SamplingParams::thinking_general()
                                      : peregrine::SamplingParams::instruct());
 }

@@ -7,8 +7,8 @@ namespace {
 
 // Version 1: conversations, messages (a tree: parent_id links branches), settings.
 // Times are milliseconds since the Unix epoch (UTC). JSON columns hold objects.
-// Prefix-cache tables arrive with their own migration (the prefix-cache issue); they will
-// reference messages(id) / conversations(id) with ON DELETE CASCADE like the tables here.
+// Prompt-prefix caches are planned in their own SQLite file beside this one (issue 15), not as
+// tables here, so a damaged cache never endangers a chat.
 constexpr const char* kSchemaV1 = R"sql(
 CREATE TABLE conversations (
   id              INTEGER PRIMARY KEY,

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <future>
 #include <optional>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -103,6 +104,35 @@ Event wait_closing(Engine& engine, RequestId id, F&& on_event) {
   }
 }
 
+// The answer on stdout as it streams. The terminal has no other way to set the model's thinking
+// apart, so it is shown between <think> and </think> lines, as the model wrote it.
+class ThinkingPrinter {
+ public:
+  void print(const event::TokenText& t) {
+    if (!t.thinking.empty()) {
+      if (!in_thinking_) write("<think>\n");
+      in_thinking_ = true;
+      write(t.thinking);
+    }
+    if (!t.text.empty()) {
+      close();
+      write(t.text);
+    }
+  }
+  void finish() { close(); }
+
+ private:
+  void close() {
+    if (in_thinking_) write("\n</think>\n\n");
+    in_thinking_ = false;
+  }
+  static void write(std::string_view text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+  }
+  bool in_thinking_ = false;
+};
+
 }  // namespace
 
 int run_run(const std::vector<std::string>& args) {
@@ -136,17 +166,16 @@ int run_run(const std::vector<std::string>& args) {
   const bool print_ids = a.has("--ids");
   const MtpSetting gen_mtp = gen.mtp;
   std::vector<int32_t> ids;
+  ThinkingPrinter printer;
   const Event closing = wait_closing(engine, engine.generate(std::move(gen)), [&](const Event& e) {
     if (const auto* t = e.get_if<event::TokenText>()) {
       ids.insert(ids.end(), t->ids.begin(), t->ids.end());
-      if (!print_ids) {
-        std::fwrite(t->text.data(), 1, t->text.size(), stdout);
-        std::fflush(stdout);
-      }
+      if (!print_ids) printer.print(*t);
     }
   });
   if (const auto* err = closing.get_if<event::Error>()) throw Error(err->message);
-  const event::Done& done = *closing.get_if<event::Done>();
+  if (!print_ids) printer.finish();
+  const GenerationStats& done = closing.get_if<event::Done>()->stats;
   if (print_ids) std::fputs((nlohmann::json(ids).dump() + "\n").c_str(), stdout);
   else std::fputs("\n", stdout);
   std::fflush(stdout);
@@ -154,7 +183,7 @@ int run_run(const std::vector<std::string>& args) {
              "prompt: {} tokens ({} reused), prefill {:.1f} tok/s, TTFT {:.1f} ms\n"
              "generated: {} tokens, decode {:.2f} tok/s, stop: {}\n",
              done.prompt_tokens, done.reused_prompt_tokens, done.prefill_tok_s, done.ttft_ms, done.generated_tokens,
-             done.decode_tok_s, stop_reason_name(done.reason));
+             done.decode_tok_s, stop_reason_name(done.stop_reason.value_or(StopReason::MaxTokens)));
   if (done.mtp.active) {
     fmt::print(stderr,
                "mtp: {} drafts, {} accepted ({:.1f} %), mean accepted length {:.2f} in {} steps; "

@@ -1,7 +1,7 @@
 // Single-thread throughput of the dot-product kernels in a 4096x4096 matrix-vector product, in GB/s
 // of weight bytes streamed, next to the machine's single-thread memory read bandwidth (measured
 // first, by the MemoryRead benchmark's loop). The napkin math: a matrix-vector product reads each
-// weight byte once, so the best possible time is matrix bytes / read bandwidth; `pct_of_read_bw`
+// weight byte once, so the best possible time is matrix bytes / read bandwidth; `pct_bw`
 // says how close a kernel gets. Matrices are rotated among copies totalling ≥ 128 MiB so the
 // weights come from DRAM, not from the 32 MiB L3, as they do in a real model (run with
 // --benchmark_filter=Hot to see cache-resident numbers too).

@@ -24,3 +24,8 @@ peregrine_test(test_engine_cli
           ${peregrine_decode_cli_dir}/cli_decode_common.cpp ${peregrine_decode_cli_dir}/cli_args.cpp
   LIBS peregrine_decode peregrine_format nlohmann_json::nlohmann_json)
 target_include_directories(test_engine_cli PRIVATE ${peregrine_decode_cli_dir})
+
+# The text path of a generation: the think-block splitter and AnswerText (ids -> TokenText).
+peregrine_test(test_think_splitter
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_think_splitter.cpp
+  LIBS peregrine_decode)

@@ -55,7 +55,7 @@ TEST(Engine, LoadAndGenerateGreedyLikeLlamaCpp) {
   const Outcome out = wait_for(engine, gen);
   ASSERT_NE(out.done(), nullptr);
   EXPECT_EQ(out.ids, ref.generated);
-  EXPECT_EQ(out.done()->reason, StopReason::MaxTokens);
+  EXPECT_EQ(out.done()->stop_reason, StopReason::MaxTokens);
   EXPECT_EQ(out.done()->generated_tokens, 32);
   EXPECT_EQ(out.done()->prompt_tokens, 16);
   EXPECT_EQ(out.stats, 31);
@@ -70,7 +70,7 @@ TEST(Engine, CallbackCancelTakesEffectWithinOneStep) {
   Engine* self = nullptr;
   Engine engine([&](const Event& e) {
     // On the engine thread: cancel as soon as the 5th step's stats arrive.
-    if (auto* s = e.get_if<event::StepStats>(); s && s->generated_tokens == 5) self->cancel(e.request);
+    if (auto* s = e.get_if<event::StepStats>(); s && s->stats.generated_tokens == 5) self->cancel(e.request);
     std::lock_guard lock(m);
     events.push_back(e);
     if (e.is<event::Done>() || e.is<event::Error>()) finished.set_value();
@@ -83,9 +83,11 @@ TEST(Engine, CallbackCancelTakesEffectWithinOneStep) {
   engine.generate(req);
   ASSERT_EQ(finished.get_future().wait_for(60s), std::future_status::ready);
   std::lock_guard lock(m);
-  const auto* done = events.back().get_if<event::Done>();
+  const event::Done* closing = events.back().get_if<event::Done>();
+  ASSERT_NE(closing, nullptr);
+  const GenerationStats* done = &closing->stats;
   ASSERT_NE(done, nullptr);
-  EXPECT_EQ(done->reason, StopReason::Cancelled);
+  EXPECT_EQ(done->stop_reason, StopReason::Cancelled);
   // Stats for 5 ids came after the 5th forward step; the 6th id is sampled, then the check stops
   // the loop before another forward step.
   EXPECT_EQ(done->generated_tokens, 6);
@@ -116,28 +118,28 @@ TEST(Engine, CancelFromClientThreadAndQueuedRequests) {
   engine.cancel(running);
   const Outcome rest = wait_for(engine, running);
   ASSERT_NE(rest.done(), nullptr);
-  EXPECT_EQ(rest.done()->reason, StopReason::Cancelled);
+  EXPECT_EQ(rest.done()->stop_reason, StopReason::Cancelled);
   EXPECT_LT(rest.done()->generated_tokens, 4000);
 
   const Outcome q = wait_for(engine, queued);
   ASSERT_NE(q.done(), nullptr);
-  EXPECT_EQ(q.done()->reason, StopReason::Cancelled);
+  EXPECT_EQ(q.done()->stop_reason, StopReason::Cancelled);
   EXPECT_EQ(q.done()->generated_tokens, 0);
   EXPECT_EQ(q.events.size(), 1u);
 
   const Outcome a = wait_for(engine, after);  // not affected by the earlier cancels
   ASSERT_NE(a.done(), nullptr);
-  EXPECT_EQ(a.done()->reason, StopReason::MaxTokens);
+  EXPECT_EQ(a.done()->stop_reason, StopReason::MaxTokens);
   EXPECT_EQ(a.ids, std::vector<int32_t>(ref.generated.begin(), ref.generated.begin() + 8));
 
   // cancel() with no target cancels everything submitted so far.
   const RequestId x = engine.generate(long_req), y = engine.generate(long_req);
   engine.cancel();
-  EXPECT_EQ(wait_for(engine, x).done()->reason, StopReason::Cancelled);
-  EXPECT_EQ(wait_for(engine, y).done()->reason, StopReason::Cancelled);
+  EXPECT_EQ(wait_for(engine, x).done()->stop_reason, StopReason::Cancelled);
+  EXPECT_EQ(wait_for(engine, y).done()->stop_reason, StopReason::Cancelled);
   const Outcome z = wait_for(engine, engine.generate(greedy_request(ref.prompt, 3)));
   ASSERT_NE(z.done(), nullptr);
-  EXPECT_EQ(z.done()->reason, StopReason::MaxTokens);
+  EXPECT_EQ(z.done()->stop_reason, StopReason::MaxTokens);
 }
 
 TEST(Engine, BadModelsGiveErrorsAndTheEngineStaysUsable) {
@@ -180,7 +182,7 @@ TEST(Engine, MaxTokensStopStringAndUnload) {
 
   const Outcome five = wait_for(engine, engine.generate(greedy_request(ref.prompt, 5)));
   ASSERT_NE(five.done(), nullptr);
-  EXPECT_EQ(five.done()->reason, StopReason::MaxTokens);
+  EXPECT_EQ(five.done()->stop_reason, StopReason::MaxTokens);
   EXPECT_EQ(five.ids, std::vector<int32_t>(ref.generated.begin(), ref.generated.begin() + 5));
 
   // A stop string made of the end of one token's text and the start of the next one's.
@@ -203,7 +205,7 @@ TEST(Engine, MaxTokensStopStringAndUnload) {
   req.stop_strings = {stop};
   const Outcome stopped = wait_for(engine, engine.generate(req));
   ASSERT_NE(stopped.done(), nullptr);
-  EXPECT_EQ(stopped.done()->reason, StopReason::StopString);
+  EXPECT_EQ(stopped.done()->stop_reason, StopReason::StopString);
   EXPECT_EQ(stopped.text, full.substr(0, at));
   for (const Event& e : stopped.events) {
     if (auto* t = e.get_if<event::TokenText>()) {
@@ -215,7 +217,7 @@ TEST(Engine, MaxTokensStopStringAndUnload) {
   req.stop_strings = {stop.substr(0, 1) + "\x01never"};
   const Outcome released = wait_for(engine, engine.generate(req));
   ASSERT_NE(released.done(), nullptr);
-  EXPECT_EQ(released.done()->reason, StopReason::MaxTokens);
+  EXPECT_EQ(released.done()->stop_reason, StopReason::MaxTokens);
   EXPECT_EQ(released.text, full);
   EXPECT_EQ(released.ids, ref.generated);
 

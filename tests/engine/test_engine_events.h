@@ -15,12 +15,17 @@ namespace peregrine::test {
 struct Outcome {
   std::vector<Event> events;
   std::vector<int32_t> ids;
-  std::string text;
+  std::string text;      // the answer
+  std::string thinking;  // the think block of a chat prompt (tags removed)
   int stats = 0;
   const Event* last() const { return events.empty() ? nullptr : &events.back(); }
   template <class T>
   const T* closing() const { return last() ? last()->get_if<T>() : nullptr; }
-  const event::Done* done() const { return closing<event::Done>(); }
+  // The final statistics of a Generate (its Done event), else nullptr.
+  const GenerationStats* done() const {
+    const event::Done* d = closing<event::Done>();
+    return d ? &d->stats : nullptr;
+  }
   const event::Error* error() const { return closing<event::Error>(); }
 };
 
@@ -40,6 +45,7 @@ inline Outcome wait_for(Engine& engine, RequestId id, std::chrono::seconds limit
     if (auto* t = e->get_if<event::TokenText>()) {
       out.ids.insert(out.ids.end(), t->ids.begin(), t->ids.end());
       out.text += t->text;
+      out.thinking += t->thinking;
     }
     if (e->is<event::StepStats>()) ++out.stats;
     out.events.push_back(std::move(*e));

@@ -41,9 +41,9 @@ TEST(GenerationLoop, GreedyMatchesLlamaCpp) {
   req.stats_interval = std::chrono::milliseconds(0);
   Collected c;
   GenerationLoop loop(m->model(), m->sequence(), m->history(), m->tokenizer());
-  const event::Done done = loop.run(ref.prompt, req, collect(c));
+  const GenerationStats done = loop.run(ref.prompt, req, collect(c));
   EXPECT_EQ(c.ids, ref.generated);
-  EXPECT_EQ(done.reason, StopReason::MaxTokens);
+  EXPECT_EQ(done.stop_reason, StopReason::MaxTokens);
   EXPECT_EQ(done.generated_tokens, 32);
   EXPECT_EQ(done.prompt_tokens, 16);
   EXPECT_EQ(c.text, m->tokenizer().decode(ref.generated));
@@ -91,14 +91,14 @@ TEST(GenerationLoop, ExtendingPromptReusesTheSequence) {
   prompt.insert(prompt.end(), first.ids.begin(), first.ids.end());
   req.max_tokens = 22;
   Collected second;
-  const event::Done done = loop.run(prompt, req, collect(second));
+  const GenerationStats done = loop.run(prompt, req, collect(second));
   EXPECT_EQ(done.reused_prompt_tokens, 25);
   EXPECT_EQ(second.ids, std::vector<int32_t>(ref.generated.begin() + 10, ref.generated.end()));
 
   // A prompt that does not extend the history starts over and gives the same ids again.
   req.max_tokens = 32;
   Collected again;
-  const event::Done fresh = loop.run(ref.prompt, req, collect(again));
+  const GenerationStats fresh = loop.run(ref.prompt, req, collect(again));
   EXPECT_EQ(fresh.reused_prompt_tokens, 0);
   EXPECT_EQ(again.ids, ref.generated);
 }
@@ -110,8 +110,8 @@ TEST(GenerationLoop, ContextFullAndBadPrompts) {
   request::Generate req;
   req.max_tokens = 100;
   Collected c;
-  const event::Done done = loop.run(ref.prompt, req, collect(c));
-  EXPECT_EQ(done.reason, StopReason::ContextFull);
+  const GenerationStats done = loop.run(ref.prompt, req, collect(c));
+  EXPECT_EQ(done.stop_reason, StopReason::ContextFull);
   EXPECT_EQ(done.generated_tokens, 5);  // positions 16..19 evaluated, the 5th id has no room
   EXPECT_EQ(c.ids, std::vector<int32_t>(ref.generated.begin(), ref.generated.begin() + 5));
 
@@ -131,21 +131,21 @@ TEST(GenerationLoop, EndOfGenerationStopsWithoutText) {
   req.max_tokens = 600;
   req.sampling.temperature = 1.5f;
   Collected c;
-  event::Done done;
-  for (uint64_t seed = 1; seed <= 50 && done.reason != StopReason::EndOfGeneration; ++seed) {
+  GenerationStats done;
+  for (uint64_t seed = 1; seed <= 50 && done.stop_reason != StopReason::EndOfGeneration; ++seed) {
     req.sampling.seed = seed;
     c = {};
     done = loop.run(ref.prompt, req, collect(c));
   }
-  ASSERT_EQ(done.reason, StopReason::EndOfGeneration);
+  ASSERT_EQ(done.stop_reason, StopReason::EndOfGeneration);
   EXPECT_EQ(static_cast<int64_t>(c.ids.size()) + 1, done.generated_tokens);  // the end id is not text
   for (int32_t id : c.ids) EXPECT_FALSE(m->tokenizer().is_end_of_generation(id));
 
   // The same seed with ignore_eos: the same ids up to there, then it goes on to max_tokens.
   req.ignore_eos = true;
   Collected all;
-  const event::Done full = loop.run(ref.prompt, req, collect(all));
-  EXPECT_EQ(full.reason, StopReason::MaxTokens);
+  const GenerationStats full = loop.run(ref.prompt, req, collect(all));
+  EXPECT_EQ(full.stop_reason, StopReason::MaxTokens);
   EXPECT_EQ(full.generated_tokens, 600);
   ASSERT_GT(all.ids.size(), c.ids.size());
   EXPECT_EQ(std::vector<int32_t>(all.ids.begin(), all.ids.begin() + c.ids.size()), c.ids);

@@ -79,9 +79,9 @@ TEST(EngineMtp, GreedyIdenticalToPlainForEveryDraftLength) {
       const Outcome out = generate(engine, request_for(prompt, kLong, mtp));
       EXPECT_EQ(out.ids, plain.ids);
       EXPECT_EQ(out.text, plain.text);
-      const event::Done& done = *out.done();
+      const GenerationStats& done = *out.done();
       EXPECT_EQ(done.generated_tokens, kLong);
-      EXPECT_EQ(done.reason, StopReason::MaxTokens);
+      EXPECT_EQ(done.stop_reason, StopReason::MaxTokens);
       EXPECT_TRUE(done.mtp.active);
       EXPECT_GT(done.mtp.steps, 0);
       EXPECT_GT(done.mtp.verify_ms, 0.0);
@@ -119,7 +119,7 @@ TEST(EngineMtp, MaxTokensInsideAStepEndsLikePlainAndTheSequenceStaysReusable) {
     SCOPED_TRACE(n);
     const Outcome out = generate(engine, request_for(prompt, n, MtpSetting::fixed(3)));
     ASSERT_EQ(out.ids, std::vector<int32_t>(plain.ids.begin(), plain.ids.begin() + n));
-    EXPECT_EQ(out.done()->reason, StopReason::MaxTokens);
+    EXPECT_EQ(out.done()->stop_reason, StopReason::MaxTokens);
     if (n % 7 != 3) continue;
     // The sequence holds the prompt and ids [0, n − 1), like plain decoding: a prompt extending
     // that by the n-th id reuses all of it and continues exactly like the plain run.
@@ -151,10 +151,10 @@ TEST(EngineMtp, StopStringsEndWherePlainDecodingEnds) {
     SCOPED_TRACE(req_plain.stop_strings.front());
     EXPECT_EQ(b.ids, a.ids);
     EXPECT_EQ(b.text, a.text);
-    EXPECT_EQ(b.done()->reason, a.done()->reason);
+    EXPECT_EQ(b.done()->stop_reason, a.done()->stop_reason);
     EXPECT_EQ(b.done()->generated_tokens, a.done()->generated_tokens);
-    stopped += a.done()->reason == StopReason::StopString;
-    if (b.done()->reason != StopReason::StopString || b.ids.size() + 6 > plain.ids.size()) continue;
+    stopped += a.done()->stop_reason == StopReason::StopString;
+    if (b.done()->stop_reason != StopReason::StopString || b.ids.size() + 6 > plain.ids.size()) continue;
     // The sequence holds what plain decoding evaluated (not the stopping id): a prompt extending
     // it by that id reuses everything and continues like the plain run.
     std::vector<int32_t> extended = prompt;
@@ -195,7 +195,7 @@ TEST(EngineMtp, CancelMidStreamWithDrafts) {
   std::promise<void> finished;
   Engine* self = nullptr;
   Engine engine([&](const Event& e) {
-    if (auto* s = e.get_if<event::StepStats>(); s && s->generated_tokens == 7) self->cancel(e.request);
+    if (auto* s = e.get_if<event::StepStats>(); s && s->stats.generated_tokens == 7) self->cancel(e.request);
     std::lock_guard lock(m);
     events.push_back(e);
     if (e.is<event::Done>() || e.is<event::Error>()) finished.set_value();
@@ -207,9 +207,11 @@ TEST(EngineMtp, CancelMidStreamWithDrafts) {
   engine.generate(req);
   ASSERT_EQ(finished.get_future().wait_for(60s), std::future_status::ready);
   std::lock_guard lock(m);
-  const event::Done* done = events.back().get_if<event::Done>();
+  const event::Done* closing = events.back().get_if<event::Done>();
+  ASSERT_NE(closing, nullptr);
+  const GenerationStats* done = &closing->stats;
   ASSERT_NE(done, nullptr);
-  EXPECT_EQ(done->reason, StopReason::Cancelled);
+  EXPECT_EQ(done->stop_reason, StopReason::Cancelled);
   // Like plain decoding (Engine.CallbackCancelTakesEffectWithinOneStep): the 8th id is taken, then
   // the check stops the loop, even though later ids of the step were already verified.
   EXPECT_EQ(done->generated_tokens, 8);

@@ -1,6 +1,6 @@
 // The narrow set of operations the Qwen 3.5/3.6 forward pass is written against.
 //
-// The model code (src/model/qwen35_model.cpp) calls only these operations, so a backend is a
+// The forward pass (src/model/qwen35_forward.cpp) calls only these operations, so a backend is a
 // complete implementation of them: the CPU backend is the float32 reference, a CUDA backend
 // implements the same contract on device memory. Activations are float32 rows, row-major,
 // one row per token; weights stay in their GGUF encoding (possibly quantized) and are described

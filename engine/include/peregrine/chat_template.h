@@ -75,8 +75,12 @@ class ChatTemplate {
   // an empty list, an unknown role, or tool-call arguments that are not the JSON the format needs.
   virtual std::string render(std::span<const ChatMessage> messages, const ChatOptions& options) const = 0;
 
-  // What add_generation_prompt appends, so a caller knows whether generation starts inside a think block.
+  // What add_generation_prompt appends.
   virtual std::string generation_prompt(const ChatOptions& options) const = 0;
+
+  // Whether that generation prompt leaves an open <think> block, so the first generated tokens
+  // are the model's thinking (Qwen 3.5/3.6 with thinking on).
+  bool generation_opens_thinking(const ChatOptions& options) const;
 
   static std::unique_ptr<ChatTemplate> create(ChatFormat format);
 };

@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "peregrine/chat_template.h"
+#include "peregrine/generation_stats.h"
 #include "peregrine/model.h"
 #include "peregrine/sampler.h"
 
@@ -82,20 +83,10 @@ struct ChatPrompt {
 // Token ids as they are; text, encoded with special tokens recognised; or a conversation.
 using Prompt = std::variant<std::vector<int32_t>, std::string, ChatPrompt>;
 
-enum class StopReason {
-  EndOfGeneration,  // <|im_end|>, <|endoftext|> or the model's eos was sampled (not emitted)
-  MaxTokens,
-  StopString,       // a stop string completed (neither it nor anything after it is emitted)
-  Cancelled,
-  ContextFull,      // the sequence reached ModelOptions::context_length
-};
-// "eos", "max_tokens", "stop_string", "cancelled", "context_full".
-std::string_view stop_reason_name(StopReason reason);
-
 // MTP speculative decoding for one Generate request (docs/mtp.md): off, a fixed draft length
 // k in 1..kMaxMtpDraftLength, or auto (adaptive k from measured acceptance and step costs). Greedy
 // output is identical to plain decoding whatever the setting; sampling keeps its distribution.
-// A model without an MTP block decodes plainly whatever the setting (Done::mtp says so).
+// A model without an MTP block decodes plainly whatever the setting (Done::stats.mtp says so).
 struct MtpSetting {
   enum class Mode { Auto, Off, Fixed };
   Mode mode = Mode::Auto;
@@ -180,45 +171,25 @@ struct LoadProgress {
 // Newly complete text and the ids sampled since the previous TokenText. Text never ends inside
 // a UTF-8 character; text that may be the start of a stop string is held back, so a TokenText
 // can carry ids and no text, or text of earlier ids.
+//
+// For a ChatPrompt the engine, which renders the chat template, splits the model's think block
+// off: `thinking` is the text inside <think>…</think> (tags and the newlines right after a tag
+// removed), `text` the visible answer. One event carries thinking or answer text, never both;
+// events come in stream order. For text and token-id prompts everything is `text`.
 struct TokenText {
   std::string text;
   std::vector<int32_t> ids;
+  std::string thinking;
 };
 
-// Speculative decoding statistics of one request so far (all zero when it decoded plainly).
-struct MtpStats {
-  bool model_has_mtp = false;  // the model has an MTP (nextn) block
-  bool active = false;         // this request drafted with it (not off, block present)
-  int64_t steps = 0;           // verify steps (draft + one batched trunk pass each)
-  int64_t drafted = 0;         // draft tokens proposed
-  int64_t accepted = 0;        // draft tokens accepted
-  std::vector<int64_t> drafted_at;   // per draft position (0-based), kMaxMtpDraftLength entries when active
-  std::vector<int64_t> accepted_at;  // accepted at that position
-  double mean_accepted = 0.0;        // accepted drafts per drafting step (the mean accepted length)
-  double acceptance_rate = 0.0;      // accepted / drafted
-  double draft_ms = 0.0, verify_ms = 0.0, sample_ms = 0.0;  // MTP head / trunk verify / acceptance+sampling
-};
-
+// The statistics so far (stop_reason empty), at most every Generate::stats_interval.
 struct StepStats {
-  int64_t generated_tokens = 0;
-  int64_t n_past = 0;           // positions in the sequence
-  double last_step_ms = 0.0;    // the latest forward step plus sampling
-  double decode_tok_s = 0.0;    // decode rate since the first token
-  double elapsed_s = 0.0;       // since the request started
-  MtpStats mtp;                 // speculative decoding so far
+  GenerationStats stats;
 };
 
+// The closing event of a Generate: the final statistics (stop_reason set).
 struct Done {
-  StopReason reason = StopReason::MaxTokens;
-  int64_t prompt_tokens = 0;
-  int64_t reused_prompt_tokens = 0;  // prompt ids not re-evaluated (reuse_prefix)
-  int64_t generated_tokens = 0;      // sampled ids, an end-of-generation id included
-  double ttft_ms = 0.0;              // request start to the first sampled id
-  double prefill_ms = 0.0;           // evaluating the (new part of the) prompt
-  double prefill_tok_s = 0.0;
-  double decode_ms = 0.0;            // first sampled id to the last
-  double decode_tok_s = 0.0;         // (generated - 1) / decode time
-  MtpStats mtp;                      // speculative decoding of this request
+  GenerationStats stats;
 };
 
 struct Error {

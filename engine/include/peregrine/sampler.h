@@ -71,7 +71,7 @@ struct SamplingParams {
   bool is_greedy() const { return temperature <= 0.0f; }
 
   static SamplingParams greedy() { return {}; }
-  // Qwen 3.6 model card "Best Practices" (the design doc QWEN36.md §8, shared with the project).
+  // The Qwen 3.6 model card's "Best Practices" values (docs/engine.md, "Sampler").
   static SamplingParams thinking_general();  // T 1.0, top_p 0.95, top_k 20, min_p 0, presence 1.5
   static SamplingParams thinking_coding();   // T 0.6, top_p 0.95, top_k 20, min_p 0, presence 0
   static SamplingParams instruct();          // T 0.7, top_p 0.8,  top_k 20, min_p 0, presence 1.5

@@ -22,7 +22,6 @@ inline constexpr int kMaxDraftLength = 8;
 
 struct SpeculativeOptions {
   int draft_length = 0;  // fixed k in 1..8; 0 = adaptive (chooses 0..8 per step)
-  bool enabled = true;   // false: plain decoding through the same interface (`--mtp off`)
 };
 
 struct SpeculativeStats {
@@ -93,12 +92,12 @@ struct SpeculativeStep {
 // A decoder made for a sequence that already holds positions drafts only if the head's cache
 // covers them (seq.mtp_n_past() >= seq.n_past(), e.g. after sync()); otherwise it decodes plainly.
 // step() records every returned token in the TargetDistribution (the caller must not record
-// them again). Without an MTP block (or with enabled = false) step() is a plain decode step.
+// them again). Without an MTP block step() is a plain decode step.
 class SpeculativeDecoder {
  public:
   SpeculativeDecoder(Model& model, Sequence& sequence, const SpeculativeOptions& options);
 
-  bool mtp_active() const { return active_; }  // false: the model has no MTP block, or off
+  bool mtp_active() const { return active_; }  // false: no MTP block, or its cache misses positions
   const SpeculativeStats& stats() const { return stats_; }
   int next_draft_length() const;  // the k the next step will use
 

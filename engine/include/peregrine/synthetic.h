@@ -19,7 +19,7 @@
 
 namespace peregrine::synthetic {
 
-// The dimensions of a synthetic model (QWEN36.md "Benchmark shapes").
+// The dimensions of a synthetic model (the built-in ones: docs/cli.md, "Built-in shapes").
 struct Shape {
   std::string name;
   Architecture arch = Architecture::Qwen35;

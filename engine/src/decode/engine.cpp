@@ -18,17 +18,6 @@
 
 namespace peregrine {
 
-std::string_view stop_reason_name(StopReason reason) {
-  switch (reason) {
-    case StopReason::EndOfGeneration: return "eos";
-    case StopReason::MaxTokens: return "max_tokens";
-    case StopReason::StopString: return "stop_string";
-    case StopReason::Cancelled: return "cancelled";
-    case StopReason::ContextFull: return "context_full";
-  }
-  return "unknown";
-}
-
 std::optional<MtpSetting> parse_mtp_setting(std::string_view text) {
   if (text == "auto") return MtpSetting::automatic();
   if (text == "off") return MtpSetting::off();
@@ -133,9 +122,10 @@ struct Engine::Impl {
       hooks.backend_factory = load.backend_factory;
       hooks.progress = load_progress_reporter(id, load.progress_interval);
       loaded = LoadedModel::load(load.path, load.options, {}, hooks);
-      no_mtp_logged = false;
       log::get("engine")->info("loaded {} in {:.2f} s on {}", load.path.string(), loaded->info().load_seconds,
                                loaded->info().backend);
+      if (!loaded->info().has_mtp)
+        log::get("mtp")->info("the model has no MTP (nextn) block: it decodes without speculative drafts");
       emit(id, event::ModelLoaded{loaded->info()});
     } catch (const LoadCancelled& e) {
       loaded.reset();
@@ -180,10 +170,8 @@ struct Engine::Impl {
       callbacks.cancelled = [this, id] { return cancel_flag.load(std::memory_order_relaxed) && is_cancelled(id); };
       callbacks.on_text = [this, id](event::TokenText&& text) { emit(id, std::move(text)); };
       callbacks.on_stats = [this, id](const event::StepStats& stats) { emit(id, stats); };
-      GenerationLoop loop(loaded->model(), loaded->sequence(), loaded->history(), loaded->tokenizer(),
-                          &no_mtp_logged);
-      event::Done done = loop.run(prompt, gen, callbacks);
-      finish_request(id, done);
+      GenerationLoop loop(loaded->model(), loaded->sequence(), loaded->history(), loaded->tokenizer());
+      finish_request(id, event::Done{loop.run(prompt, gen, callbacks, loaded->think_split(gen.prompt))});
     } catch (const std::exception& e) {
       forget_cancel(id);
       log::get("engine")->warn("generate failed: {}", e.what());
@@ -221,7 +209,7 @@ struct Engine::Impl {
 
   static event::Done cancelled_before_start(const request::Generate&) {
     event::Done done;
-    done.reason = StopReason::Cancelled;
+    done.stats.stop_reason = StopReason::Cancelled;
     return done;
   }
 
@@ -280,7 +268,6 @@ struct Engine::Impl {
   std::deque<Event> events;
 
   std::unique_ptr<LoadedModel> loaded;  // engine thread only
-  bool no_mtp_logged = false;           // "no MTP block" said once per loaded model
   std::thread worker;                   // last: started after every member above exists
 };
 

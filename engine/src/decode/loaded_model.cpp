@@ -68,4 +68,13 @@ std::vector<int32_t> LoadedModel::prompt_ids(const Prompt& prompt) const {
   return tokenizer_.encode(rendered);
 }
 
+ThinkSplit LoadedModel::think_split(const Prompt& prompt) const {
+  const ChatPrompt* chat = std::get_if<ChatPrompt>(&prompt);
+  if (!chat) return ThinkSplit::Off;
+  ChatOptions options = chat->options;
+  options.add_generation_prompt = true;
+  const auto chat_template = ChatTemplate::create(chat->format.value_or(info_.chat_format));
+  return chat_template->generation_opens_thinking(options) ? ThinkSplit::StartsInThinking : ThinkSplit::StartsInAnswer;
+}
+
 }  // namespace peregrine

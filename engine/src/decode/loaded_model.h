@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "decode/think_splitter.h"
 #include "peregrine/engine.h"
 #include "peregrine/gguf.h"
 #include "peregrine/model.h"
@@ -39,6 +40,9 @@ class LoadedModel {
   // The prompt as ids: ids as given, text encoded with special tokens, a conversation rendered
   // with the chat template (generation prompt added) and encoded.
   std::vector<int32_t> prompt_ids(const Prompt& prompt) const;
+  // Where the text generated after that prompt starts relative to the think block: only a
+  // conversation, rendered with the chat template, has one.
+  ThinkSplit think_split(const Prompt& prompt) const;
 
  private:
   LoadedModel(std::unique_ptr<GgufFile> file, std::unique_ptr<GgufFile> mtp_file, Tokenizer tokenizer,

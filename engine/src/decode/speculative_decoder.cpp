@@ -38,11 +38,8 @@ SpeculativeDecoder::SpeculativeDecoder(Model& model, Sequence& sequence, const S
     throw Error(fmt::format("speculative: draft length {} outside 0 (adaptive) .. {}", options.draft_length,
                             kMaxDraftLength));
   auto log = log::get("mtp");
-  active_ = options.enabled && c.has_mtp();
-  if (!c.has_mtp())
-    log->info("the model has no MTP (nextn) block: decoding without speculative drafts");
-  else if (!options.enabled)
-    log->info("MTP speculative decoding is off");
+  active_ = c.has_mtp();
+  if (!active_) log->debug("the model has no MTP (nextn) block: plain decoding steps");
   h_last_.assign(n_embd_, 0.0f);
   mtp_fill_ = seq_.n_past();
   if (active_ && seq_.n_past() > 0) {

@@ -61,6 +61,12 @@ ChatFormat choose_chat_format(std::string_view template_text, std::optional<Chat
   return kDefaultChatFormat;
 }
 
+bool ChatTemplate::generation_opens_thinking(const ChatOptions& options) const {
+  const std::string prompt = generation_prompt(options);
+  const size_t open = prompt.rfind("<think>");
+  return open != std::string::npos && prompt.find("</think>", open) == std::string::npos;
+}
+
 std::unique_ptr<ChatTemplate> ChatTemplate::create(ChatFormat format) {
   switch (format) {
     case ChatFormat::Qwen3: return chat_detail::make_qwen3_template();

@@ -8,13 +8,33 @@
 // and multiplied with cuBLAS on TF32 tensor cores). Scratch (device and
 // pinned host staging) only grows, so steady-state decoding does not allocate.
 //
-// The methods are implemented in one file per family:
-//   cuda_backend.cu    device setup, memory, weights, staging (cuda_device_log.cpp: the log line)
-//   cuda_elementwise.cu norms, rope, copies, SwiGLU, gates, conv1d, KV stores, MoE helpers, get_rows
-//   cuda_matmul.cu     matmul (GEMV versions in cuda_gemv*.cu + the cuBLAS path)
-//   cuda_attention.cu  attention over F32 / F16 / Q8_0 caches
-//   cuda_delta_net.cu  delta-rule recurrent and chunked forms
-//   cuda_step_capture.cu step graphs: capture arenas, deferred frees (cuda_step_graph.*: the graphs)
+// The methods are implemented in one file per family; every file of this folder:
+//   cuda_backend.h            this class and DeviceInfo
+//   cuda_backend.cu           device setup, memory, weight placement, scratch, staging, entry points
+//   cuda_device_log.cpp       the start-up log lines and the settings read from the environment
+//   cuda_elementwise.cu       norms, rope, copies, SwiGLU, gates, conv1d, KV stores, MoE helpers, get_rows
+//   cuda_matmul.cu            matmul: GEMV v1 and the cuBLAS path for longer batches
+//   cuda_gemv.h               the GEMV versions v1/v2/v3 (plain C++: tests and the benchmark call them)
+//   cuda_gemv_select.cpp      which GEMV version matmul runs per type, and its log line
+//   cuda_gemv_direct.cu       GEMV v2: float activations, weights loaded straight into registers
+//   cuda_gemv_q8.cu           GEMV v3: 8-bit activations, integer dot products (__dp4a)
+//   cuda_gemv_common.cuh      helpers shared by the GEMV versions and matmul_experts
+//   cuda_quant_blocks.cuh     decoding of GGUF weight blocks, for device and host
+//   cuda_vec_dot_q8.cuh       integer dot products of weight blocks with 8-bit activations (v3)
+//   cuda_moe.cu               matmul_experts and moe_combine: routed experts with ids on the device
+//   cuda_attention.cu         attention over F32 / F16 / Q8_0 caches for decode and verify
+//   cuda_flash_attention.cu   tiled flash attention for prefill
+//   cuda_kv_cache.cuh         reading KV-cache rows in device code
+//   cuda_delta_net.cu         the gated delta rule for decode and verify (recurrent form)
+//   cuda_delta_net_chunked.cu the chunked (WY/UT) delta rule for prefill
+//   cuda_prefill.h            the prefill kernels' entry points (chunked delta rule, flash attention)
+//   cuda_sampling.cu          penalties and top-k selection next to the logits
+//   cuda_step_capture.cu      step graphs: the switch, capture arenas, deferred frees, refused calls
+//   cuda_step_graph.h/.cu     capture, update and launch of step graphs
+//   cuda_op_timer.cu          CUDA-event timers for the operation profiler
+//   cuda_bandwidth.h/.cu      device read bandwidth, the roofline of the GEMV benchmark
+//   cuda_common.cuh           error checks, launch helpers, warp reductions
+//   emulation/                host-run emulation of the CUDA runtime (PEREGRINE_CUDA_EMULATION)
 #pragma once
 
 #include <cstdint>

@@ -1,7 +1,7 @@
 // GEMV v2 (cuda_gemv.h): float activations, weights loaded straight from global memory into
 // registers, no shared-memory staging.
 //
-// A row is a sequence of units: kUnitBlocks whole blocks whose bytes are a multiple of 16
+// A row is a sequence of units (Unit<type>): kBlocks whole blocks whose bytes are a multiple of 16
 // (Q4_K 144 = 9·16, Q5_K 176 = 11·16, IQ4_XS 2·136 = 17·16, Q8_0 8·34 = 17·16, F16/BF16 4·16,
 // F32 2·32). A warp owns kGroupsPerWarp groups of kRowsPerLane consecutive rows; its work items
 // are (group, unit) pairs, spread over the lanes. A lane issues all 16-byte loads of its unit for
