@@ -160,6 +160,7 @@ void MessageWidget::syncThinking() {
     body_->insertWidget(0, thinkingBlock_);
   }
   thinkingBlock_->setText(thinkingText_);
+  thinkingBlock_->setVisible(!thinkingText_.isEmpty());  // a message set again without thinking
   // Thinking is over once the answer starts or the message is no longer streaming. It folds
   // away then (once; the user may open it again).
   const bool finished = !segmenter_.text().isEmpty() || !streaming_;

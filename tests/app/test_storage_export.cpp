@@ -32,7 +32,7 @@ class ExportTest : public StorageTest {
     stats.generated_tokens = 12;
     stats.decode_tok_s = 33.3;
     stats.mtp.active = true;
-    stats.mtp.acceptance_rate = 0.625;
+    stats.mtp.acceptance_rate = 0.75;
     store_->finishAssistantMessage(a_, stats);
     follow_ = store_->appendUserMessage(c_, a_, QStringLiteral("And reversed?"));
     cut_ = store_->beginAssistantMessage(c_, follow_, QStringLiteral("qwen3.6-27b"));
@@ -52,7 +52,7 @@ TEST_F(ExportTest, MarkdownHasTheBranchOnScreen) {
       "<details>\n<summary>Thinking</summary>\n\nUser wants sorting.\n\n</details>")));
   EXPECT_TRUE(md.contains(QStringLiteral("```python\nsorted([3, 1])\n```")));
   EXPECT_TRUE(md.contains(QStringLiteral(
-      "qwen3.6-27b · 20 prompt tokens · 12 tokens generated · 33.3 tok/s · MTP acceptance 62%")))
+      "qwen3.6-27b · 20 prompt tokens · 12 tokens generated · 33.3 tok/s · MTP acceptance 75%")))
       << md.toStdString();
   EXPECT_TRUE(md.contains(QStringLiteral("Pass reverse=\n\n*(answer interrupted)*")));
   EXPECT_FALSE(md.contains(QStringLiteral("OLD BRANCH TEXT")));
@@ -88,7 +88,7 @@ TEST_F(ExportTest, JsonHasEveryBranchAndTheCurrentPath) {
   // The statistics object is the engine's, every field (what generation_stats_to_json writes).
   const QJsonObject stats = answer[QStringLiteral("stats")].toObject();
   EXPECT_EQ(stats[QStringLiteral("generated_tokens")].toInt(), 12);
-  EXPECT_DOUBLE_EQ(stats[QStringLiteral("mtp")].toObject()[QStringLiteral("acceptance_rate")].toDouble(), 0.625);
+  EXPECT_DOUBLE_EQ(stats[QStringLiteral("mtp")].toObject()[QStringLiteral("acceptance_rate")].toDouble(), 0.75);
   const std::optional<Message> stored = store_->message(a_);
   ASSERT_TRUE(stored && stored->stats);
   EXPECT_EQ(QJsonDocument(stats).toJson(QJsonDocument::Compact).toStdString(),
