@@ -29,3 +29,8 @@ target_include_directories(test_engine_cli PRIVATE ${peregrine_decode_cli_dir})
 peregrine_test(test_think_splitter
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_think_splitter.cpp
   LIBS peregrine_decode)
+
+# GenerationStats as JSON (stored with each message by the app).
+peregrine_test(test_generation_stats
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_generation_stats.cpp
+  LIBS peregrine_common nlohmann_json::nlohmann_json)

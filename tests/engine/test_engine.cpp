@@ -6,6 +6,7 @@
 #include <future>
 #include <mutex>
 
+#include "decode/think_splitter.h"
 #include "peregrine/engine.h"
 #include "peregrine/tokenizer.h"
 #include "peregrine/gguf.h"
@@ -241,12 +242,55 @@ TEST(Engine, DestructorCancelsARunningGenerationAndJoins) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
 }
 
+// The engine renders the chat template, so it knows where the think block starts: the same ids
+// come out as for the rendered text, thinking and answer split off as ThinkSplitter does it.
+TEST(Engine, ChatPromptThinkingIsSplitFromTheAnswer) {
+  Engine engine;
+  ASSERT_TRUE(wait_for(engine, engine.load_model(test::tiny_model_path(), options())).last()->is<event::ModelLoaded>());
+  for (const bool thinking : {true, false}) {
+    ChatPrompt chat;
+    chat.messages = {ChatMessage{"user", "What is the capital of France?", std::nullopt, {}, {}, {}}};
+    chat.options.enable_thinking = thinking;
+    chat.options.add_generation_prompt = true;
+    chat.format = ChatFormat::Qwen36;
+    request::Generate as_chat;
+    as_chat.prompt = chat;
+    as_chat.max_tokens = 40;
+    as_chat.ignore_eos = true;
+    as_chat.reuse_prefix = false;
+    request::Generate as_text = as_chat;
+    as_text.prompt = render_chat(ChatFormat::Qwen36, chat.messages, chat.options);
+
+    const Outcome raw = wait_for(engine, engine.generate(as_text));
+    const Outcome split = wait_for(engine, engine.generate(as_chat));
+    ASSERT_NE(split.done(), nullptr);
+    EXPECT_EQ(split.ids, raw.ids) << "thinking " << thinking;
+    EXPECT_TRUE(raw.thinking.empty()) << "a text prompt is not split";
+    std::string expected_thinking, expected_answer;
+    ThinkSplitter splitter(thinking ? ThinkSplit::StartsInThinking : ThinkSplit::StartsInAnswer);
+    const auto sink = [&](TextPart part, std::string_view text) {
+      (part == TextPart::Thinking ? expected_thinking : expected_answer) += text;
+    };
+    splitter.feed(raw.text, sink);
+    splitter.finish(sink);
+    EXPECT_EQ(split.thinking, expected_thinking) << "thinking " << thinking;
+    EXPECT_EQ(split.text, expected_answer) << "thinking " << thinking;
+    if (thinking) EXPECT_FALSE(split.thinking.empty()) << "the open think block holds the first tokens";
+    for (const Event& e : split.events)
+      if (const auto* t = e.get_if<event::TokenText>()) EXPECT_TRUE(t->text.empty() || t->thinking.empty());
+  }
+}
+
 TEST(Engine, StopReasonNames) {
   EXPECT_EQ(stop_reason_name(StopReason::EndOfGeneration), "eos");
   EXPECT_EQ(stop_reason_name(StopReason::MaxTokens), "max_tokens");
   EXPECT_EQ(stop_reason_name(StopReason::StopString), "stop_string");
   EXPECT_EQ(stop_reason_name(StopReason::Cancelled), "cancelled");
   EXPECT_EQ(stop_reason_name(StopReason::ContextFull), "context_full");
+  for (StopReason r : {StopReason::EndOfGeneration, StopReason::MaxTokens, StopReason::StopString,
+                       StopReason::Cancelled, StopReason::ContextFull})
+    EXPECT_EQ(parse_stop_reason(stop_reason_name(r)), r);
+  EXPECT_EQ(parse_stop_reason("finished"), std::nullopt);
 }
 
 }  // namespace

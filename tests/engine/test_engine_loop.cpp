@@ -48,8 +48,8 @@ TEST(GenerationLoop, GreedyMatchesLlamaCpp) {
   EXPECT_EQ(done.prompt_tokens, 16);
   EXPECT_EQ(c.text, m->tokenizer().decode(ref.generated));
   ASSERT_EQ(c.stats.size(), 31u);  // one per forward step after the first id
-  EXPECT_EQ(c.stats.back().generated_tokens, 31);
-  EXPECT_EQ(c.stats.back().n_past, 16 + 31);
+  EXPECT_EQ(c.stats.back().stats.generated_tokens, 31);
+  EXPECT_EQ(c.stats.back().stats.n_past, 16 + 31);
   EXPECT_GT(done.decode_tok_s, 0.0);
   EXPECT_GT(done.prefill_tok_s, 0.0);
   EXPECT_GE(done.ttft_ms, done.prefill_ms);
