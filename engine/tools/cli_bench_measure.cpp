@@ -186,10 +186,10 @@ int64_t op_profile_positions(int verify_width) {
 
 OpProfileRun measure_op_profile(const GgufFile& file, const GgufFile* mtp_file, const ModelOptions& options,
                                 std::span<const int32_t> context, int32_t first_token, int verify_width) {
-  std::unique_ptr<Backend> inner = resolve_backend_kind(options.backend) == BackendKind::Cuda
-                                       ? make_cuda_backend(options.cuda_device)
-                                       : make_cpu_backend(options.n_threads, options.activations);
-  auto owned = std::make_unique<ProfilingBackend>(std::move(inner));
+  auto owned = std::make_unique<ProfilingBackend>(make_backend({.kind = options.backend,
+                                                                .n_threads = options.n_threads,
+                                                                .activations = options.activations,
+                                                                .cuda_device = options.cuda_device}));
   ProfilingBackend& profiler = *owned;
   auto model = Model::load(file, options, mtp_file, std::move(owned));
   Sequence seq = model->new_sequence();

@@ -7,7 +7,7 @@
 # backend under the bounds docs/cuda.md lists. Tests that need a device skip without one.
 peregrine_test(test_cuda_memory
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_cuda_memory.cpp
-  LIBS peregrine_backend_cpu peregrine_backend_cuda
+  LIBS peregrine_backend_select peregrine_backend_cpu peregrine_backend_cuda
   LABELS cuda)
 
 peregrine_test(test_cuda_ops

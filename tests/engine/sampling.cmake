@@ -8,7 +8,7 @@
 # the whole-row ids, and a decode step moves candidates instead of the logits row.
 peregrine_test(test_sampling_candidates
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sampling_candidates.cpp ${CMAKE_CURRENT_LIST_DIR}/emulated_device_backend.cpp
-  LIBS peregrine_decode)
+  LIBS peregrine_decode peregrine_backend_cpu)
 
 peregrine_test(test_sampling_decode
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sampling_decode.cpp ${CMAKE_CURRENT_LIST_DIR}/emulated_device_backend.cpp

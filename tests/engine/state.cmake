@@ -3,4 +3,4 @@
 # restore (exact round trips, sizes, every refusal).
 peregrine_test(test_state
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_state.cpp ${CMAKE_CURRENT_LIST_DIR}/test_state_snapshot.cpp
-  LIBS peregrine_model peregrine_format nlohmann_json::nlohmann_json)
+  LIBS peregrine_model peregrine_backend_cpu peregrine_format nlohmann_json::nlohmann_json)

@@ -368,4 +368,14 @@ std::unique_ptr<Backend> make_cuda_backend(int device = 0);
 // quantized weights are multiplied (see activation_mode.h); Float is the exact float32 reference.
 std::unique_ptr<Backend> make_cpu_backend(int n_threads = 1, ActivationMode activations = ActivationMode::Float);
 
+// The backend a model runs on when it is given none: `kind` (Auto resolved as above) with the
+// settings of that backend; the others are ignored. ModelOptions carries the same fields.
+struct BackendChoice {
+  BackendKind kind = BackendKind::Cpu;
+  int n_threads = 1;                                    // CPU backend
+  ActivationMode activations = ActivationMode::Float;  // CPU backend
+  int cuda_device = 0;                                  // CUDA backend
+};
+std::unique_ptr<Backend> make_backend(const BackendChoice& choice);
+
 }  // namespace peregrine

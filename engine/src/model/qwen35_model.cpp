@@ -18,10 +18,11 @@ namespace peregrine {
 
 namespace {
 
-std::shared_ptr<Backend> make_backend(const ModelOptions& o, std::unique_ptr<Backend> given) {
+// The backend the caller gave, else the one the options name.
+std::shared_ptr<Backend> given_or_chosen_backend(const ModelOptions& o, std::unique_ptr<Backend> given) {
   if (given) return std::shared_ptr<Backend>(std::move(given));
-  if (resolve_backend_kind(o.backend) == BackendKind::Cuda) return std::shared_ptr<Backend>(make_cuda_backend(o.cuda_device));
-  return std::shared_ptr<Backend>(make_cpu_backend(o.n_threads, o.activations));
+  return std::shared_ptr<Backend>(make_backend(
+      {.kind = o.backend, .n_threads = o.n_threads, .activations = o.activations, .cuda_device = o.cuda_device}));
 }
 
 // What the model needs in backend memory: the weights, one sequence over the whole context and
@@ -67,7 +68,7 @@ struct Model::Impl {
       : file(f),
         config(std::move(c)),
         options(o),
-        backend(make_backend(o, std::move(given))),
+        backend(given_or_chosen_backend(o, std::move(given))),
         weights(bind_and_place(f, config, options, mtp, *backend, progress)),
         forward(*backend, config, weights, options),
         fingerprint(combined_fingerprint(f, config, mtp)) {}

@@ -25,7 +25,7 @@ foreach(cu IN LISTS peregrine_cuda_cu)
 endforeach()
 
 add_library(peregrine_backend_cuda STATIC ${peregrine_cuda_wrappers} ${peregrine_cuda_cpp} ${peregrine_emulation_srcs})
-target_link_libraries(peregrine_backend_cuda PUBLIC peregrine_format PRIVATE ${CMAKE_DL_LIBS})
+target_link_libraries(peregrine_backend_cuda PUBLIC peregrine_backend PRIVATE ${CMAKE_DL_LIBS})
 target_include_directories(peregrine_backend_cuda BEFORE PRIVATE ${peregrine_emulation_dir}/include)
 target_compile_definitions(peregrine_backend_cuda PUBLIC PEREGRINE_HAVE_CUDA=1 PRIVATE PEREGRINE_CUDA_EMULATION=1)
 if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")

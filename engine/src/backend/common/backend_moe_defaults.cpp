@@ -1,8 +1,7 @@
 // Backend's default MoE operations with the routing in backend memory (backend.h): written with
 // the other operations, so any backend has them. They bring the routing back to the host (one
 // download per call) and run one matmul per (token, slot); the CPU and CUDA backends override
-// them with versions that stay on the backend. Kept with the CPU backend because every program
-// that links a backend links this library.
+// them with versions that stay on the backend. In peregrine_backend, which every backend links.
 #include <algorithm>
 #include <cstdint>
 #include <numeric>

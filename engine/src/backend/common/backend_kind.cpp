@@ -1,5 +1,5 @@
-// Backend names and the Auto choice (the CUDA entry points live in the CUDA backend, or in its
-// stand-in when the build has none).
+// Backend names (what --backend and the app's settings spell). Resolving Auto needs the CUDA
+// backend's device count, so it lives with the backend choice (src/backend/select).
 #include "peregrine/backend.h"
 
 namespace peregrine {
@@ -17,11 +17,6 @@ std::optional<BackendKind> parse_backend_kind(std::string_view s) {
   for (BackendKind k : {BackendKind::Auto, BackendKind::Cpu, BackendKind::Cuda})
     if (s == backend_kind_name(k)) return k;
   return std::nullopt;
-}
-
-BackendKind resolve_backend_kind(BackendKind kind) {
-  if (kind != BackendKind::Auto) return kind;
-  return cuda_device_count() > 0 ? BackendKind::Cuda : BackendKind::Cpu;
 }
 
 }  // namespace peregrine
