@@ -14,16 +14,10 @@ peregrine_test(test_engine_load
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_engine_load.cpp ${CMAKE_CURRENT_LIST_DIR}/emulated_device_backend.cpp
   LIBS peregrine_engine nlohmann_json::nlohmann_json)
 
-# run / logits / bench called in-process (the dispatcher table lives in cli_commands.cpp).
-set(peregrine_decode_cli_dir ${CMAKE_SOURCE_DIR}/engine/tools)
+# run / logits / bench called in-process (peregrine_cli: the commands without main()).
 peregrine_test(test_engine_cli
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_engine_cli.cpp ${CMAKE_CURRENT_LIST_DIR}/test_engine_cli_mtp.cpp
-          ${peregrine_decode_cli_dir}/cli_run.cpp
-          ${peregrine_decode_cli_dir}/cli_logits.cpp ${peregrine_decode_cli_dir}/cli_bench.cpp
-          ${peregrine_decode_cli_dir}/cli_bench_measure.cpp ${peregrine_decode_cli_dir}/cli_bench_traffic.cpp
-          ${peregrine_decode_cli_dir}/cli_decode_common.cpp ${peregrine_decode_cli_dir}/cli_args.cpp
-  LIBS peregrine_decode peregrine_format nlohmann_json::nlohmann_json)
-target_include_directories(test_engine_cli PRIVATE ${peregrine_decode_cli_dir})
+  LIBS peregrine_cli)
 
 # The text path of a generation: the think-block splitter and AnswerText (ids -> TokenText).
 peregrine_test(test_think_splitter
