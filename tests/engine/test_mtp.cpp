@@ -121,14 +121,14 @@ TEST(MtpAcceptance, TinyMtpAcceptsDraftsLikeLlamaCpp) {
 }
 
 TEST(MtpPolicy, AdaptiveDraftLengthMaximisesTokensPerTime) {
-  std::array<double, kMaxDraftLength + 1> verify{};
-  for (int k = 0; k <= kMaxDraftLength; ++k) verify[k] = 1.0 + 0.05 * k;  // verify nearly flat in k
-  std::array<double, kMaxDraftLength> rates{};
+  std::array<double, kMaxVerifyTokens> verify{};
+  for (int k = 0; k <= kMaxMtpDraftLength; ++k) verify[k] = 1.0 + 0.05 * k;  // verify nearly flat in k
+  std::array<double, kMaxMtpDraftLength> rates{};
   // Nothing accepted: plain steps.
   EXPECT_EQ(best_draft_length(rates, 0.1, verify), 0);
   // Everything accepted and drafts cheap: the longest chain.
   rates.fill(1.0);
-  EXPECT_EQ(best_draft_length(rates, 0.05, verify), kMaxDraftLength);
+  EXPECT_EQ(best_draft_length(rates, 0.05, verify), kMaxMtpDraftLength);
   // Acceptance 0.8, 0.6, 0.45, then nothing: at most three drafts are worth making, and with
   // drafts as expensive as a verify none is.
   rates = {0.8, 0.6, 0.45, 0, 0, 0, 0, 0};

@@ -34,9 +34,9 @@ SpeculativeDecoder::SpeculativeDecoder(Model& model, Sequence& sequence, const S
   const ModelConfig& c = model.config();
   n_embd_ = c.n_embd;
   n_vocab_ = c.n_vocab;
-  if (options.draft_length < 0 || options.draft_length > kMaxDraftLength)
+  if (options.draft_length < 0 || options.draft_length > kMaxMtpDraftLength)
     throw Error(fmt::format("speculative: draft length {} outside 0 (adaptive) .. {}", options.draft_length,
-                            kMaxDraftLength));
+                            kMaxMtpDraftLength));
   auto log = log::get("mtp");
   active_ = options.enabled && c.has_mtp();
   if (!c.has_mtp())
@@ -57,10 +57,10 @@ SpeculativeDecoder::SpeculativeDecoder(Model& model, Sequence& sequence, const S
     }
   }
   if (active_) {
-    seq_.set_delta_checkpoints(kMaxDraftLength + 1);
-    drafts_.reserve(kMaxDraftLength);
-    batch_.reserve(kMaxDraftLength + 1);
-    q_.resize(kMaxDraftLength);
+    seq_.set_delta_checkpoints(kMaxVerifyTokens);
+    drafts_.reserve(kMaxMtpDraftLength);
+    batch_.reserve(kMaxVerifyTokens);
+    q_.resize(kMaxMtpDraftLength);
     for (auto& q : q_) q.reserve(64);
     residual_.assign(n_vocab_, 0.0);
     accept_rate_.fill(0.6);  // optimistic start so every position gets tried

@@ -12,6 +12,7 @@
 #include "model/qwen35_weights.h"
 #include "peregrine/backend.h"
 #include "peregrine/model.h"
+#include "peregrine/mtp_limits.h"
 
 namespace peregrine {
 
@@ -40,7 +41,7 @@ class Qwen35Forward {
 
   // Steps of up to this many tokens (decode, MTP verify, drafts) keep the MoE routing in backend
   // memory (no host round trip per MoE layer); longer steps group tokens per expert on the host.
-  static constexpr int64_t kBackendRoutedTokens = 9;
+  static constexpr int64_t kBackendRoutedTokens = kMaxVerifyTokens;
 
   // Backend memory the scratch takes for a configuration (load-time budgets).
   static uint64_t scratch_bytes(const ModelConfig& config, int64_t max_batch);

@@ -13,6 +13,8 @@
 #include "peregrine/gguf.h"
 #include "peregrine/log.h"
 #include "peregrine/model.h"
+#include "peregrine/mtp_limits.h"
+#include "peregrine/q8_0_block.h"
 
 namespace peregrine {
 
@@ -129,7 +131,8 @@ struct Model::Impl {
     }
     backend->end_step_capture();
   }
-  static constexpr int64_t kMaxCapturedTokens = 9;
+  static constexpr int64_t kMaxCapturedTokens = kMaxVerifyTokens;
+  static_assert(kMaxCapturedTokens < (1 << 8), "shape_key keeps T in bits 1..8");
 
   BackendArray<float> penalized_row;  // top_logits: a copy of a row with the penalties applied
   std::vector<float> host_row;        // top_logits over a host copy
@@ -201,8 +204,8 @@ void check_config(const GgufFile& file, const ModelConfig& c, const ModelOptions
   if (c.ssm_conv_kernel < 1) fail("conv kernel < 1");
   if (c.n_full_attention_layers() > 0 || c.has_mtp()) {
     // A Q8_0 block must not straddle two heads: the attention reads one head's row at a time.
-    if (options.kv_type == TensorType::Q8_0 && c.head_dim % 32 != 0)
-      fail(fmt::format("q8_0 KV cache with head dim {} (not a multiple of 32)", c.head_dim));
+    if (options.kv_type == TensorType::Q8_0 && c.head_dim % kQ8_0BlockValues != 0)
+      fail(fmt::format("q8_0 KV cache with head dim {} (not a multiple of {})", c.head_dim, kQ8_0BlockValues));
   }
   if (c.is_moe() && (c.n_expert <= 0 || c.n_expert_used <= 0 || c.n_expert_used > c.n_expert))
     fail(fmt::format("{} of {} experts per token", c.n_expert_used, c.n_expert));
