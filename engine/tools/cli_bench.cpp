@@ -227,7 +227,7 @@ int run_bench(const std::vector<std::string>& args) {
   Sampler argmax(SamplingParams::greedy(), static_cast<int32_t>(c.n_vocab), tokenizer.vocab_size());
 
   const int32_t first_token = tokenizer.im_start().value_or(0);
-  model->evaluate(*seq, std::span<const int32_t>(&first_token, 1), 0, false);  // warm-up
+  model->evaluate(*seq, std::span<const int32_t>(&first_token, 1), 0, LogitsFor::LastToken);  // warm-up
 
   const BenchSetup setup{*model, *seq, argmax, std::span<const int32_t>(tokens.data(), static_cast<size_t>(depth)),
                          first_token, reps};

@@ -171,7 +171,7 @@ event::Done GenerationLoop::run_unchecked(std::span<const int32_t> prompt, const
     if (is_cancelled()) return finish(StopReason::Cancelled);
     const int64_t n = std::min<int64_t>(step, static_cast<int64_t>(prompt.size()) - i);
     auto chunk = prompt.subspan(static_cast<size_t>(i), static_cast<size_t>(n));
-    model_.evaluate_lazy(sequence_, chunk, sequence_.n_past(), false);
+    model_.evaluate_lazy(sequence_, chunk, sequence_.n_past(), LogitsFor::LastToken);
     logits.refresh(1);
     if (spec) spec->observe(chunk);
     history_.insert(history_.end(), chunk.begin(), chunk.end());
@@ -233,7 +233,7 @@ event::Done GenerationLoop::run_unchecked(std::span<const int32_t> prompt, const
       break;
     }
     if (!spec) {
-      model_.evaluate_lazy(sequence_, std::span<const int32_t>(&id, 1), sequence_.n_past(), false);
+      model_.evaluate_lazy(sequence_, std::span<const int32_t>(&id, 1), sequence_.n_past(), LogitsFor::LastToken);
       logits.refresh(1);
       history_.push_back(id);
     } else if (used == queue.size()) {

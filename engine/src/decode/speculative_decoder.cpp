@@ -97,7 +97,7 @@ void SpeculativeDecoder::flush_mtp(int32_t last) {
     pending_hidden_.insert(pending_hidden_.end(), h_last_.begin(), h_last_.end());
   }
   if (pending_tokens_.empty()) return;
-  model_.evaluate_mtp_lazy(seq_, pending_tokens_, pending_hidden_, mtp_fill_, false);
+  model_.evaluate_mtp_lazy(seq_, pending_tokens_, pending_hidden_, mtp_fill_, LogitsFor::LastToken);
   mtp_rows_.refresh(1);
   mtp_fill_ += static_cast<int64_t>(pending_tokens_.size());
   pending_tokens_.clear();
@@ -117,7 +117,8 @@ int SpeculativeDecoder::draft(int32_t last, int k, TargetDistribution& target,
       // pending rows) is the next input.
       const std::span<const float> prev = seq_.mtp_hidden().last(static_cast<size_t>(n_embd_));
       chain_hidden_.assign(prev.begin(), prev.end());
-      model_.evaluate_mtp_lazy(seq_, std::span<const int32_t>(&drafts_.back(), 1), chain_hidden_, P + i, false);
+      model_.evaluate_mtp_lazy(seq_, std::span<const int32_t>(&drafts_.back(), 1), chain_hidden_, P + i,
+                               LogitsFor::LastToken);
       mtp_rows_.refresh(1);
     }
     const auto q = target.distribution(mtp_rows_);
@@ -160,7 +161,7 @@ SpeculativeStep SpeculativeDecoder::step(int32_t last, TargetDistribution& targe
   const Clock::time_point t_verify = Clock::now();
   batch_.assign(1, last);
   batch_.insert(batch_.end(), drafts_.begin(), drafts_.begin() + k);
-  model_.evaluate_lazy(seq_, batch_, P, k > 0);
+  model_.evaluate_lazy(seq_, batch_, P, k > 0 ? LogitsFor::EveryToken : LogitsFor::LastToken);
   trunk_rows_.refresh(k > 0 ? k + 1 : 1);
   const double verify_ms = ms_since(t_verify);
 
