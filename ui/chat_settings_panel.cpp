@@ -10,10 +10,10 @@
 #include <QSpinBox>
 #include <QVBoxLayout>
 
+#include "peregrine/mtp_limits.h"  // header only: the ui does not link the engine
+
 namespace peregrine::ui {
 namespace {
-
-constexpr int kMaxMtpDraft = 8;  // the engine's kMaxMtpDraftLength (the ui does not link the engine)
 
 QDoubleSpinBox* spinBox(double min, double max, double step, int decimals, const QString& name) {
   auto* box = new QDoubleSpinBox;
@@ -61,7 +61,8 @@ ChatSettingsPanel::ChatSettingsPanel(QWidget* parent)
   mtp_->setObjectName(QStringLiteral("mtpBox"));
   mtp_->addItem(tr("Auto"), QStringLiteral("auto"));
   mtp_->addItem(tr("Off"), QStringLiteral("off"));
-  for (int k = 1; k <= kMaxMtpDraft; ++k) mtp_->addItem(tr("On, %n draft token(s)", nullptr, k), QString::number(k));
+  for (int k = 1; k <= kMaxMtpDraftLength; ++k)
+    mtp_->addItem(tr("On, %n draft token(s)", nullptr, k), QString::number(k));
   mtp_->setToolTip(tr("Multi-token prediction: drafts tokens with the model's MTP head (faster, same answers)"));
 
   auto* form = new QFormLayout;

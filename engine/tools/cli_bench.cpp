@@ -23,6 +23,7 @@
 #include "peregrine/error.h"
 #include "peregrine/gguf.h"
 #include "peregrine/model.h"
+#include "peregrine/mtp_limits.h"
 #include "peregrine/sampler.h"
 #include "peregrine/speculative.h"
 #include "peregrine/tokenizer.h"
@@ -57,7 +58,6 @@ constexpr const char* kUsage =
     "              share and GB/s per operation and weight role (CUDA: device events)\n"
     "Prefill starts from an empty sequence; one untimed warm-up step precedes the tests.\n";
 
-constexpr int kMaxVerifyWidth = kMaxMtpDraftLength + 1;
 constexpr int64_t kVerifyPassesPerRepetition = 5;
 
 uint64_t peak_rss_bytes() {
@@ -169,8 +169,8 @@ int run_bench(const std::vector<std::string>& args) {
   if (n_prompt > (1 << 20) || n_gen > (1 << 20) || depth > (1 << 20))
     throw UsageError(cmd + ": -p, -n and --depth must be at most 1048576");
   if (reps < 1 || reps > 1000) throw UsageError(cmd + ": -r must be between 1 and 1000");
-  if (a.value("--verify-widths") && (verify_width < 1 || verify_width > kMaxVerifyWidth))
-    throw UsageError(fmt::format("{}: --verify-widths must be between 1 and {}", cmd, kMaxVerifyWidth));
+  if (a.value("--verify-widths") && (verify_width < 1 || verify_width > kMaxVerifyTokens))
+    throw UsageError(fmt::format("{}: --verify-widths must be between 1 and {}", cmd, kMaxVerifyTokens));
   if (n_prompt == 0 && n_gen == 0 && verify_width == 0)
     throw UsageError(cmd + ": -p and -n are both 0 and no --verify-widths, nothing to measure");
   std::optional<double> roofline_gbs;
@@ -182,7 +182,8 @@ int run_bench(const std::vector<std::string>& args) {
   std::optional<MtpBench> mtp;
   if (auto k = a.value("--mtp")) {
     const MtpSetting setting = parse_mtp("--mtp", *k);
-    if (setting.mode != MtpSetting::Mode::Fixed) throw UsageError(cmd + ": --mtp takes a draft length 1..8 here");
+    if (setting.mode != MtpSetting::Mode::Fixed)
+      throw UsageError(fmt::format("{}: --mtp takes a draft length 1..{} here", cmd, kMaxMtpDraftLength));
     if (n_gen < 2) throw UsageError(cmd + ": --mtp needs -n of at least 2");
     mtp.emplace();
     mtp->draft_length = setting.draft_length;
@@ -200,13 +201,13 @@ int run_bench(const std::vector<std::string>& args) {
   options.activations = a.has("--float-activations") ? ActivationMode::Float : ActivationMode::Quantized8;
   // Positions the decode-side tests reach after the context (+ room for the last step's drafts).
   const int64_t decode_positions =
-      std::max({n_gen + (mtp ? kMaxMtpDraftLength + 1 : 0),
+      std::max({n_gen + (mtp ? kMaxVerifyTokens : 0),
                 verify_width ? verify_widths_positions(verify_width, verify_passes) : int64_t{0},
                 op_profile ? op_profile_positions(profile_verify_width) : int64_t{0}});
   options.context_length = std::max<int64_t>({n_prompt, depth + decode_positions, 1}) + 1;
   // llama-bench's default ubatch (the context fill uses it too); at least a whole verify pass
   // (k + 1 positions), since only passes within max_batch keep the checkpoints the rollback needs.
-  const int64_t min_batch = std::max<int64_t>(mtp ? kMaxMtpDraftLength + 1 : 1, verify_width);
+  const int64_t min_batch = std::max<int64_t>(mtp ? kMaxVerifyTokens : 1, verify_width);
   options.max_batch = std::clamp<int64_t>(std::max(n_prompt, depth), min_batch, 512);
   const GgufFile file = GgufFile::open(model_path);
   const Tokenizer tokenizer = Tokenizer::from_gguf(file);
@@ -226,7 +227,7 @@ int run_bench(const std::vector<std::string>& args) {
   Sampler argmax(SamplingParams::greedy(), static_cast<int32_t>(c.n_vocab), tokenizer.vocab_size());
 
   const int32_t first_token = tokenizer.im_start().value_or(0);
-  model->evaluate(*seq, std::span<const int32_t>(&first_token, 1), 0, false);  // warm-up
+  model->evaluate(*seq, std::span<const int32_t>(&first_token, 1), 0, LogitsFor::LastToken);  // warm-up
 
   const BenchSetup setup{*model, *seq, argmax, std::span<const int32_t>(tokens.data(), static_cast<size_t>(depth)),
                          first_token, reps};

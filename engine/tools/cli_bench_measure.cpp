@@ -21,7 +21,7 @@ void fill_context(Model& model, Sequence& seq, std::span<const int32_t> context,
   const int64_t n = static_cast<int64_t>(context.size());
   for (int64_t at = 0; at < n; at += chunk) {
     const auto part = context.subspan(static_cast<size_t>(at), static_cast<size_t>(std::min(chunk, n - at)));
-    model.evaluate(seq, part, at, false);
+    model.evaluate(seq, part, at, LogitsFor::LastToken);
     if (spec) spec->observe(part);
   }
 }
@@ -46,7 +46,7 @@ std::vector<double> measure_prefill(const BenchSetup& s, std::span<const int32_t
   for (int64_t r = 0; r < s.repetitions && !prompt.empty(); ++r) {
     s.seq.reset();
     const auto t0 = Clock::now();
-    s.model.evaluate(s.seq, prompt, 0, false);
+    s.model.evaluate(s.seq, prompt, 0, LogitsFor::LastToken);
     runs.push_back(static_cast<double>(prompt.size()) * 1000.0 / ms_since(t0));
   }
   return runs;
@@ -63,7 +63,7 @@ std::vector<double> measure_decode(const BenchSetup& s, int64_t n_gen) {
     SequenceLogits logits(s.model, s.seq, LogitRows::Trunk);
     const auto t0 = Clock::now();
     for (int64_t i = 0; i < n_gen; ++i) {
-      s.model.evaluate_lazy(s.seq, std::span<const int32_t>(&token, 1), start + i, false);
+      s.model.evaluate_lazy(s.seq, std::span<const int32_t>(&token, 1), start + i, LogitsFor::LastToken);
       logits.refresh(1);
       token = s.argmax.sample(logits);
     }
@@ -148,7 +148,7 @@ VerifyWidths measure_verify_widths(const BenchSetup& s, int max_width, int64_t p
     for (int64_t pass = 0; pass <= passes_per_width; ++pass) {  // pass 0: warm-up (a GPU may capture a graph)
       const int64_t at = s.seq.n_past();
       const auto t0 = Clock::now();
-      s.model.evaluate_lazy(s.seq, tokens, at, w > 1);
+      s.model.evaluate_lazy(s.seq, tokens, at, w > 1 ? LogitsFor::EveryToken : LogitsFor::LastToken);
       choose_all(w);
       if (w > 1) s.model.rollback(s.seq, at + 1);
       const double ms = ms_since(t0);
@@ -167,7 +167,7 @@ VerifyWidths measure_verify_widths(const BenchSetup& s, int max_width, int64_t p
     SequenceLogits draft_logits(s.model, s.seq, LogitRows::Mtp);
     for (int64_t pass = 0; pass <= passes_per_width; ++pass) {
       const auto t0 = Clock::now();
-      s.model.evaluate_mtp_lazy(s.seq, std::span<const int32_t>(&s.first_token, 1), row, at, false);
+      s.model.evaluate_mtp_lazy(s.seq, std::span<const int32_t>(&s.first_token, 1), row, at, LogitsFor::LastToken);
       draft_logits.refresh(1);
       s.argmax.sample(draft_logits);
       const double ms = ms_since(t0);
@@ -213,7 +213,7 @@ OpProfileRun measure_op_profile(const GgufFile& file, const GgufFile* mtp_file, 
                  static_cast<int32_t>(model->config().n_vocab));
   SequenceLogits logits(*model, seq, LogitRows::Trunk);
   auto decode_step = [&] {
-    model->evaluate_lazy(seq, one, seq.n_past(), false);
+    model->evaluate_lazy(seq, one, seq.n_past(), LogitsFor::LastToken);
     logits.refresh(1);
     argmax.sample(logits);
   };
@@ -225,7 +225,7 @@ OpProfileRun measure_op_profile(const GgufFile& file, const GgufFile* mtp_file, 
     const std::vector<int32_t> tokens(static_cast<size_t>(verify_width), first_token);
     auto verify_pass = [&] {
       const int64_t at = seq.n_past();
-      model->evaluate_lazy(seq, tokens, at, verify_width > 1);
+      model->evaluate_lazy(seq, tokens, at, verify_width > 1 ? LogitsFor::EveryToken : LogitsFor::LastToken);
       logits.refresh(verify_width);
       for (int64_t r = 0; r < verify_width; ++r) {
         logits.select(r);

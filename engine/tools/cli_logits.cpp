@@ -94,7 +94,7 @@ int run_logits(const std::vector<std::string>& args) {
   const std::span<const int32_t> all(tokens);
   for (int64_t start = 0; start < n; start += chunk) {
     const int64_t len = std::min(chunk, n - start);
-    out.write(model->evaluate(seq, all.subspan(start, len), start, true));
+    out.write(model->evaluate(seq, all.subspan(start, len), start, LogitsFor::EveryToken));
     if (mtp_path) std::copy_n(seq.hidden().begin(), len * c.n_embd, hidden.begin() + start * c.n_embd);
   }
   out.close();
@@ -108,7 +108,7 @@ int run_logits(const std::vector<std::string>& args) {
       const int64_t len = std::min(chunk, n - start);
       mtp_out.write(model->evaluate_mtp(seq, all.subspan(start, len),
                                         std::span<const float>(shifted).subspan(start * c.n_embd, len * c.n_embd),
-                                        start, true));
+                                        start, LogitsFor::EveryToken));
     }
     mtp_out.close();
   }

@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
   seq.set_delta_checkpoints(9);
   std::vector<int32_t> prompt(64);
   for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>(100 + 7 * i);
-  model->evaluate(seq, prompt, 0, false);
+  model->evaluate(seq, prompt, 0, LogitsFor::LastToken);
   const int64_t P = seq.n_past();
   const std::vector<int32_t> batch{1, 2, 3, 4, 5, 6, 7, 8, 9};
   const int reps = 3;
@@ -49,18 +49,18 @@ int main(int argc, char** argv) {
   // Trunk decode step without checkpoints (plain decoding), then with (what a k = 0 step costs).
   seq.set_delta_checkpoints(0);
   Sequence plain = model->new_sequence();
-  model->evaluate(plain, prompt, 0, false);
+  model->evaluate(plain, prompt, 0, LogitsFor::LastToken);
   std::vector<uint8_t> snap = model->snapshot(plain);
   const double step_ms = time_ms(reps, [&] {
     model->restore(plain, snap);
-    model->evaluate(plain, std::span<const int32_t>(batch.data(), 1), P, false);
+    model->evaluate(plain, std::span<const int32_t>(batch.data(), 1), P, LogitsFor::LastToken);
   });
   const double restore_ms = time_ms(reps, [&] { model->restore(plain, snap); });
   seq.set_delta_checkpoints(9);
   std::vector<float> h(n, 0.1f);
-  model->evaluate_mtp(seq, std::span<const int32_t>(batch.data(), 1), h, 0, false);
-  const double head_ms =
-      time_ms(reps, [&] { model->evaluate_mtp(seq, std::span<const int32_t>(batch.data(), 1), h, 1, false); });
+  model->evaluate_mtp(seq, std::span<const int32_t>(batch.data(), 1), h, 0, LogitsFor::LastToken);
+  const double head_ms = time_ms(
+      reps, [&] { model->evaluate_mtp(seq, std::span<const int32_t>(batch.data(), 1), h, 1, LogitsFor::LastToken); });
   std::printf("trunk decode step %.2f ms, MTP head step %.2f ms (%.2f of a trunk step)\n", step_ms - restore_ms,
               head_ms, head_ms / (step_ms - restore_ms));
   // Verify of k + 1 positions with checkpoints, rolled back to one accepted token (as after a
@@ -69,7 +69,8 @@ int main(int argc, char** argv) {
   for (int k = 0; k <= 8; ++k) {
     const double v = time_ms(reps, [&] {
       const int64_t at = seq.n_past();
-      model->evaluate(seq, std::span<const int32_t>(batch.data(), k + 1), at, k > 0);
+      model->evaluate(seq, std::span<const int32_t>(batch.data(), k + 1), at,
+                      k > 0 ? LogitsFor::EveryToken : LogitsFor::LastToken);
       if (k > 0) model->rollback(seq, at + 1);
     });
     if (k == 0) base = v;

@@ -161,7 +161,7 @@ std::vector<float> tiny_quant_logits(const test::TinyFixture& fx, ActivationMode
   o.n_threads = threads;
   auto model = fx.load(o);
   Sequence seq = model->new_sequence();
-  const auto l = model->evaluate(seq, fx.tokens, 0, true);
+  const auto l = model->evaluate(seq, fx.tokens, 0, LogitsFor::EveryToken);
   return {l.begin(), l.end()};
 }
 
@@ -189,7 +189,7 @@ TEST(SpeedPathForward, TinyQuantMatchesLlamaCppEightBitLogits) {
   Sequence seq = model->new_sequence();
   double step_err = 0.0;
   for (int64_t p = 0; p < 16; ++p) {
-    const auto l = model->evaluate(seq, std::span(&fx.tokens[static_cast<size_t>(p)], 1), p, false);
+    const auto l = model->evaluate(seq, std::span(&fx.tokens[static_cast<size_t>(p)], 1), p, LogitsFor::LastToken);
     step_err = std::max(step_err, test::max_abs(l, std::span(want).subspan(static_cast<size_t>(p) * vocab, vocab)));
   }
   std::printf("[ measured ] token-by-token, first 16 positions: max abs %.3g\n", step_err);

@@ -18,6 +18,7 @@
 
 #include "test_forward_util.h"
 #include "test_mtp_util.h"
+#include "test_tensor_recorder.h"
 
 namespace peregrine {
 namespace {
@@ -73,8 +74,8 @@ TEST_P(CudaForward, LogitsMatchTheCpuBackend) {
   EXPECT_EQ(gpu->backend().name(), "cuda");
   EXPECT_TRUE(gpu->backend().free_memory().has_value());
   Sequence sc = cpu->new_sequence(), sg = gpu->new_sequence();
-  const auto lc = copy_of(cpu->evaluate(sc, fx->tokens, 0, true));
-  const auto lg = copy_of(gpu->evaluate(sg, fx->tokens, 0, true));
+  const auto lc = copy_of(cpu->evaluate(sc, fx->tokens, 0, LogitsFor::EveryToken));
+  const auto lg = copy_of(gpu->evaluate(sg, fx->tokens, 0, LogitsFor::EveryToken));
   const double err = max_abs(lg, lc);
   EXPECT_LE(err, kCudaTol) << "one 64-token batch";
   EXPECT_EQ(clear_argmax_mismatches(lg, lc, 2 * kCudaTol), 0);
@@ -86,8 +87,8 @@ TEST_P(CudaForward, LogitsMatchTheCpuBackend) {
   const int64_t n = cpu->config().n_embd, N = static_cast<int64_t>(fx->tokens.size());
   std::vector<float> h_in(N * n, 0.0f);
   std::copy(sc.hidden().begin(), sc.hidden().end() - n, h_in.begin() + n);
-  const auto mc = copy_of(cpu->evaluate_mtp(sc, fx->tokens, h_in, 0, true));
-  const auto mg = copy_of(gpu->evaluate_mtp(sg, fx->tokens, h_in, 0, true));
+  const auto mc = copy_of(cpu->evaluate_mtp(sc, fx->tokens, h_in, 0, LogitsFor::EveryToken));
+  const auto mg = copy_of(gpu->evaluate_mtp(sg, fx->tokens, h_in, 0, LogitsFor::EveryToken));
   EXPECT_LE(max_abs(mg, mc), kCudaTol) << "MTP logits";
   EXPECT_EQ(clear_argmax_mismatches(mg, mc, 2 * kCudaTol), 0);
 }
@@ -101,8 +102,8 @@ TEST_P(CudaForward, ChunkedPrefillAndSingleStepsMatchTheCpuBackend) {
   size_t at = 0;
   for (size_t len : {10, 1, 1, 52}) {
     const auto part = std::span(fx->tokens).subspan(at, len);
-    const auto lc = copy_of(cpu->evaluate(sc, part, sc.n_past(), true));
-    EXPECT_LE(max_abs(gpu->evaluate(sg, part, sg.n_past(), true), lc), kCudaTol) << "chunk at " << at;
+    const auto lc = copy_of(cpu->evaluate(sc, part, sc.n_past(), LogitsFor::EveryToken));
+    EXPECT_LE(max_abs(gpu->evaluate(sg, part, sg.n_past(), LogitsFor::EveryToken), lc), kCudaTol) << "chunk at " << at;
     at += len;
   }
   sc.reset();
@@ -110,8 +111,8 @@ TEST_P(CudaForward, ChunkedPrefillAndSingleStepsMatchTheCpuBackend) {
   double worst = 0;
   for (size_t t = 0; t < fx->tokens.size(); ++t) {
     const auto one = std::span(fx->tokens).subspan(t, 1);
-    const auto lc = copy_of(cpu->evaluate(sc, one, sc.n_past(), false));
-    worst = std::max(worst, max_abs(gpu->evaluate(sg, one, sg.n_past(), false), lc));
+    const auto lc = copy_of(cpu->evaluate(sc, one, sc.n_past(), LogitsFor::LastToken));
+    worst = std::max(worst, max_abs(gpu->evaluate(sg, one, sg.n_past(), LogitsFor::LastToken), lc));
   }
   EXPECT_LE(worst, kCudaTol) << "64 single-token steps";
 }
@@ -123,8 +124,9 @@ TEST_P(CudaForward, KvCacheTypesMatchTheCpuBackend) {
     auto cpu = load(BackendKind::Cpu, o);
     auto gpu = load(BackendKind::Cuda, o);
     Sequence sc = cpu->new_sequence(), sg = gpu->new_sequence();
-    const auto lc = copy_of(cpu->evaluate(sc, fx->tokens, 0, true));
-    EXPECT_LE(max_abs(gpu->evaluate(sg, fx->tokens, 0, true), lc), kv == TensorType::Q8_0 ? kCudaQ8Tol : kCudaTol)
+    const auto lc = copy_of(cpu->evaluate(sc, fx->tokens, 0, LogitsFor::EveryToken));
+    EXPECT_LE(max_abs(gpu->evaluate(sg, fx->tokens, 0, LogitsFor::EveryToken), lc),
+              kv == TensorType::Q8_0 ? kCudaQ8Tol : kCudaTol)
         << tensor_type_info(kv).name;
   }
 }
@@ -145,18 +147,20 @@ TEST_P(CudaForward, SnapshotRestoreContinuesLikeTheOriginal) {
   const auto first = std::span(fx->tokens).first(40), rest = std::span(fx->tokens).subspan(40);
   Sequence original = gpu->new_sequence(), restored = gpu->new_sequence(), from_cpu = gpu->new_sequence();
   Sequence sc = cpu->new_sequence();
-  gpu->evaluate(original, first, 0, false);
-  cpu->evaluate(sc, first, 0, false);
+  gpu->evaluate(original, first, 0, LogitsFor::LastToken);
+  cpu->evaluate(sc, first, 0, LogitsFor::LastToken);
   gpu->restore(restored, gpu->snapshot(original));
   EXPECT_EQ(restored.n_past(), 40);
   EXPECT_LE(max_abs(restored.logits(), original.logits()), kSameDeviceTol);
-  const auto lo = copy_of(gpu->evaluate(original, rest, 40, true));
-  EXPECT_LE(max_abs(gpu->evaluate(restored, rest, 40, true), lo), kSameDeviceTol) << "restored on the device";
+  const auto lo = copy_of(gpu->evaluate(original, rest, 40, LogitsFor::EveryToken));
+  EXPECT_LE(max_abs(gpu->evaluate(restored, rest, 40, LogitsFor::EveryToken), lo), kSameDeviceTol)
+      << "restored on the device";
   // Snapshots move between backends (same model fingerprint).
   EXPECT_EQ(gpu->fingerprint(), cpu->fingerprint());
   gpu->restore(from_cpu, cpu->snapshot(sc));
-  const auto lc = copy_of(cpu->evaluate(sc, rest, 40, true));
-  EXPECT_LE(max_abs(gpu->evaluate(from_cpu, rest, 40, true), lc), kCudaTol) << "CPU snapshot restored on the device";
+  const auto lc = copy_of(cpu->evaluate(sc, rest, 40, LogitsFor::EveryToken));
+  EXPECT_LE(max_abs(gpu->evaluate(from_cpu, rest, 40, LogitsFor::EveryToken), lc), kCudaTol)
+      << "CPU snapshot restored on the device";
 }
 
 TEST_P(CudaForward, RollbackEqualsPlainDecoding) {
@@ -164,10 +168,10 @@ TEST_P(CudaForward, RollbackEqualsPlainDecoding) {
   const auto prompt = greedy_prompt();
   Sequence spec = gpu->new_sequence(), plain = gpu->new_sequence();
   spec.set_delta_checkpoints(8);
-  gpu->evaluate(spec, prompt, 0, false);
-  gpu->evaluate(spec, std::span(fx->tokens).subspan(16, 6), 16, true);
+  gpu->evaluate(spec, prompt, 0, LogitsFor::LastToken);
+  gpu->evaluate(spec, std::span(fx->tokens).subspan(16, 6), 16, LogitsFor::EveryToken);
   gpu->rollback(spec, 19);
-  gpu->evaluate(plain, std::span(fx->tokens).first(19), 0, false);
+  gpu->evaluate(plain, std::span(fx->tokens).first(19), 0, LogitsFor::LastToken);
   EXPECT_LE(max_abs(spec.logits(), plain.logits()), kSameDeviceTol) << "logits after rollback";
   // After a rollback hidden() is the last kept token's row; the plain call kept all 19 rows.
   const auto plain_hidden = plain.hidden();
@@ -175,8 +179,9 @@ TEST_P(CudaForward, RollbackEqualsPlainDecoding) {
   ASSERT_EQ(spec.hidden().size(), n_embd);
   EXPECT_LE(max_abs(spec.hidden(), plain_hidden.last(n_embd)), kSameDeviceTol) << "hidden after rollback";
   const auto next = std::span(fx->tokens).subspan(19, 4);
-  const auto lp = copy_of(gpu->evaluate(plain, next, 19, true));
-  EXPECT_LE(max_abs(gpu->evaluate(spec, next, 19, true), lp), kSameDeviceTol) << "decoding on after rollback";
+  const auto lp = copy_of(gpu->evaluate(plain, next, 19, LogitsFor::EveryToken));
+  EXPECT_LE(max_abs(gpu->evaluate(spec, next, 19, LogitsFor::EveryToken), lp), kSameDeviceTol)
+      << "decoding on after rollback";
 }
 
 // The default prefill products round their inputs to TF32 (10 mantissa bits): on the fixtures the
@@ -187,8 +192,8 @@ TEST_P(CudaForward, TensorCorePrefillStaysClose) {
   auto cpu = load(BackendKind::Cpu);
   auto gpu = load(BackendKind::Cuda);
   Sequence sc = cpu->new_sequence(), sg = gpu->new_sequence();
-  const auto want = copy_of(cpu->evaluate(sc, fx->tokens, 0, true));
-  const auto got = copy_of(gpu->evaluate(sg, fx->tokens, 0, true));
+  const auto want = copy_of(cpu->evaluate(sc, fx->tokens, 0, LogitsFor::EveryToken));
+  const auto got = copy_of(gpu->evaluate(sg, fx->tokens, 0, LogitsFor::EveryToken));
   ASSERT_EQ(got.size(), want.size());
   const double err = max_abs(got, want);
   RecordProperty("tf32_prefill_max_abs", std::to_string(err));
@@ -215,14 +220,15 @@ TEST_F(CudaModel, MoeRoutingPicksTheCpuBackendsExperts) {
   o.backend = BackendKind::Cuda;
   auto gpu = fx.load(o);
   Sequence sc = cpu->new_sequence(), sg = gpu->new_sequence();
-  sc.set_capture_routing(true);
-  sg.set_capture_routing(true);
-  cpu->evaluate(sc, fx.tokens, 0, false);
-  gpu->evaluate(sg, fx.tokens, 0, false);
+  TensorRecorder on_cpu(sc), on_gpu(sg);
+  cpu->evaluate(sc, fx.tokens, 0, LogitsFor::LastToken);
+  gpu->evaluate(sg, fx.tokens, 0, LogitsFor::LastToken);
   for (int64_t il = 0; il < cpu->config().n_layer; ++il) {
-    const auto ec = sc.routing_experts(il), eg = sg.routing_experts(il);
+    const auto ec = on_cpu.ids(tensor_name::kMoeExperts, il), eg = on_gpu.ids(tensor_name::kMoeExperts, il);
+    EXPECT_FALSE(ec.empty()) << "layer " << il;
     EXPECT_TRUE(std::equal(ec.begin(), ec.end(), eg.begin(), eg.end())) << "experts of layer " << il;
-    EXPECT_LE(max_abs(sg.routing_weights(il), sc.routing_weights(il)), 1e-5) << "weights of layer " << il;
+    EXPECT_LE(max_abs(on_gpu.floats(tensor_name::kMoeWeights, il), on_cpu.floats(tensor_name::kMoeWeights, il)), 1e-5)
+        << "weights of layer " << il;
   }
 }
 

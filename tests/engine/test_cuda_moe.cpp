@@ -203,13 +203,13 @@ TEST_F(CudaMoeTest, TinyMoeFixtureDecodesLikeTheGroupedPath) {
     std::vector<int32_t> ids;
     std::vector<float> logits;
     auto keep = [&](std::span<const float> l) { logits.insert(logits.end(), l.begin(), l.end()); };
-    keep(model->evaluate(seq, std::span(fx.tokens.data(), 6), 0, true));
+    keep(model->evaluate(seq, std::span(fx.tokens.data(), 6), 0, LogitsFor::EveryToken));
     for (int s = 0; s < 8; ++s) {
       const int32_t id = argmax(seq.logits().subspan(seq.logits().size() - V));
       ids.push_back(id);
-      keep(model->evaluate(seq, std::span(&id, 1), seq.n_past(), false));
+      keep(model->evaluate(seq, std::span(&id, 1), seq.n_past(), LogitsFor::LastToken));
     }
-    keep(model->evaluate(seq, std::span(ids.data(), 4), seq.n_past(), true));
+    keep(model->evaluate(seq, std::span(ids.data(), 4), seq.n_past(), LogitsFor::EveryToken));
     return std::pair{ids, logits};
   };
   const auto [grouped_ids, grouped_logits] = run(MoeRoutingMode::Grouped);

@@ -70,12 +70,12 @@ Decoded greedy_decode(Model& model, std::span<const int32_t> prompt, int64_t ste
   Sequence seq = model.new_sequence();
   const int64_t V = model.config().n_vocab;
   Decoded out;
-  std::span<const float> row = model.evaluate(seq, prompt, 0, false);
+  std::span<const float> row = model.evaluate(seq, prompt, 0, LogitsFor::LastToken);
   for (int64_t s = 0; s < steps; ++s) {
     out.logits.insert(out.logits.end(), row.begin(), row.end());
     const int32_t id = argmax_row(row, V);
     out.ids.push_back(id);
-    row = model.evaluate(seq, std::span<const int32_t>(&id, 1), seq.n_past(), false);
+    row = model.evaluate(seq, std::span<const int32_t>(&id, 1), seq.n_past(), LogitsFor::LastToken);
   }
   out.logits.insert(out.logits.end(), row.begin(), row.end());
   return out;
@@ -140,18 +140,18 @@ TEST_P(CudaStepGraph, AnExceptionInsideACapturedStepDiscardsIt) {
   const int64_t V = model.config().n_vocab;
   Sequence seq = model.new_sequence();
   std::vector<float> rows;
-  std::span<const float> row = model.evaluate(seq, prompt, 0, false);
+  std::span<const float> row = model.evaluate(seq, prompt, 0, LogitsFor::LastToken);
   for (int s = 0; s < 4; ++s) {
     rows.insert(rows.end(), row.begin(), row.end());
     const int32_t bad = static_cast<int32_t>(V) + s;
     const int64_t before = seq.n_past(), aborted = graphed.backend->step_graph_stats().aborted;
-    EXPECT_THROW(model.evaluate(seq, std::span<const int32_t>(&bad, 1), seq.n_past(), false), Error);
+    EXPECT_THROW(model.evaluate(seq, std::span<const int32_t>(&bad, 1), seq.n_past(), LogitsFor::LastToken), Error);
     EXPECT_EQ(seq.n_past(), before);
     EXPECT_EQ(graphed.backend->step_graph_stats().aborted, aborted + 1);
     EXPECT_FALSE(graphed.backend->capturing());
     const int32_t id = argmax_row(std::span<const float>(rows).last(V), V);
     EXPECT_EQ(id, want.ids[s]);
-    row = model.evaluate(seq, std::span<const int32_t>(&id, 1), seq.n_past(), false);
+    row = model.evaluate(seq, std::span<const int32_t>(&id, 1), seq.n_past(), LogitsFor::LastToken);
   }
   rows.insert(rows.end(), row.begin(), row.end());
   EXPECT_LE(max_abs(rows, want.logits), kReplayTol);

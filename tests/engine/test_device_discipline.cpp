@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "test_device_discipline_util.h"
+#include "test_tensor_recorder.h"
 
 namespace peregrine {
 namespace {
@@ -29,15 +30,15 @@ TEST_P(DeviceDiscipline, TheInjectedBackendRunsTheModel) {
   const auto after_load = m.device->counters();
   EXPECT_GT(after_load.weight_placements, 0u) << "the weights were never placed in backend memory";
   Sequence seq = m.dev->new_sequence();
-  m.dev->evaluate(seq, std::span(fx->tokens).first(4), 0, false);
+  m.dev->evaluate(seq, std::span(fx->tokens).first(4), 0, LogitsFor::LastToken);
   EXPECT_GT(m.device->counters().ops, after_load.ops) << "evaluate ran no operation on the injected backend";
 }
 
 TEST_P(DeviceDiscipline, OneBatchLogitsAndHiddenAreBitIdentical) {
   TwinModels m(*fx);
   Sequence sc = m.cpu->new_sequence(), sd = m.dev->new_sequence();
-  const auto lc = copy_of(m.cpu->evaluate(sc, fx->tokens, 0, true));
-  const auto ld = copy_of(m.dev->evaluate(sd, fx->tokens, 0, true));
+  const auto lc = copy_of(m.cpu->evaluate(sc, fx->tokens, 0, LogitsFor::EveryToken));
+  const auto ld = copy_of(m.dev->evaluate(sd, fx->tokens, 0, LogitsFor::EveryToken));
   expect_bitwise_equal(ld, lc, "logits of all 64 positions");
   expect_bitwise_equal(sd.hidden(), sc.hidden(), "hidden rows");
   expect_bitwise_equal(sd.logits(), sc.logits(), "Sequence::logits()");
@@ -47,8 +48,8 @@ TEST_P(DeviceDiscipline, OneBatchLogitsAndHiddenAreBitIdentical) {
 
   // Only the last row's logits.
   Sequence lc1 = m.cpu->new_sequence(), ld1 = m.dev->new_sequence();
-  const auto last_c = copy_of(m.cpu->evaluate(lc1, fx->tokens, 0, false));
-  expect_bitwise_equal(m.dev->evaluate(ld1, fx->tokens, 0, false), last_c, "last-row logits");
+  const auto last_c = copy_of(m.cpu->evaluate(lc1, fx->tokens, 0, LogitsFor::LastToken));
+  expect_bitwise_equal(m.dev->evaluate(ld1, fx->tokens, 0, LogitsFor::LastToken), last_c, "last-row logits");
 }
 
 TEST_P(DeviceDiscipline, ChunkedPrefillAndSingleStepsAreBitIdentical) {
@@ -59,8 +60,9 @@ TEST_P(DeviceDiscipline, ChunkedPrefillAndSingleStepsAreBitIdentical) {
   size_t at = 0;
   for (size_t len : {10, 1, 1, 52}) {
     const auto part = std::span(fx->tokens).subspan(at, len);
-    const auto lc = copy_of(m.cpu->evaluate(sc, part, sc.n_past(), true));
-    expect_bitwise_equal(m.dev->evaluate(sd, part, sd.n_past(), true), lc, "chunk at " + std::to_string(at));
+    const auto lc = copy_of(m.cpu->evaluate(sc, part, sc.n_past(), LogitsFor::EveryToken));
+    expect_bitwise_equal(m.dev->evaluate(sd, part, sd.n_past(), LogitsFor::EveryToken), lc,
+                         "chunk at " + std::to_string(at));
     expect_bitwise_equal(sd.hidden(), sc.hidden(), "hidden of chunk at " + std::to_string(at));
     at += len;
   }
@@ -69,8 +71,9 @@ TEST_P(DeviceDiscipline, ChunkedPrefillAndSingleStepsAreBitIdentical) {
   EXPECT_EQ(sd.n_past(), 0);
   for (size_t t = 0; t < fx->tokens.size(); ++t) {
     const auto one = std::span(fx->tokens).subspan(t, 1);
-    const auto lc = copy_of(m.cpu->evaluate(sc, one, sc.n_past(), false));
-    expect_bitwise_equal(m.dev->evaluate(sd, one, sd.n_past(), false), lc, "single step " + std::to_string(t));
+    const auto lc = copy_of(m.cpu->evaluate(sc, one, sc.n_past(), LogitsFor::LastToken));
+    expect_bitwise_equal(m.dev->evaluate(sd, one, sd.n_past(), LogitsFor::LastToken), lc,
+                         "single step " + std::to_string(t));
   }
 }
 
@@ -81,8 +84,8 @@ TEST_P(DeviceDiscipline, DeltaRuleFormsAreBitIdentical) {
     o.delta_chunk = 16;
     TwinModels m(*fx, o);
     Sequence sc = m.cpu->new_sequence(), sd = m.dev->new_sequence();
-    const auto lc = copy_of(m.cpu->evaluate(sc, fx->tokens, 0, true));
-    expect_bitwise_equal(m.dev->evaluate(sd, fx->tokens, 0, true), lc,
+    const auto lc = copy_of(m.cpu->evaluate(sc, fx->tokens, 0, LogitsFor::EveryToken));
+    expect_bitwise_equal(m.dev->evaluate(sd, fx->tokens, 0, LogitsFor::EveryToken), lc,
                          mode == DeltaRuleMode::Recurrent ? "recurrent" : "chunked");
   }
 }
@@ -91,11 +94,12 @@ TEST_P(DeviceDiscipline, MtpHeadIsBitIdentical) {
   TwinModels m(*fx);
   const int64_t n = m.cpu->config().n_embd, N = static_cast<int64_t>(fx->tokens.size());
   Sequence sc = m.cpu->new_sequence(), sd = m.dev->new_sequence();
-  m.cpu->evaluate(sc, fx->tokens, 0, false);
-  m.dev->evaluate(sd, fx->tokens, 0, false);
+  m.cpu->evaluate(sc, fx->tokens, 0, LogitsFor::LastToken);
+  m.dev->evaluate(sd, fx->tokens, 0, LogitsFor::LastToken);
   const auto h_in = shifted_rows(sc.hidden(), N, n);
-  const auto lc = copy_of(m.cpu->evaluate_mtp(sc, fx->tokens, h_in, 0, true));
-  expect_bitwise_equal(m.dev->evaluate_mtp(sd, fx->tokens, h_in, 0, true), lc, "MTP logits, one batch");
+  const auto lc = copy_of(m.cpu->evaluate_mtp(sc, fx->tokens, h_in, 0, LogitsFor::EveryToken));
+  expect_bitwise_equal(m.dev->evaluate_mtp(sd, fx->tokens, h_in, 0, LogitsFor::EveryToken), lc,
+                       "MTP logits, one batch");
   expect_bitwise_equal(sd.mtp_hidden(), sc.mtp_hidden(), "MTP hidden rows");
   EXPECT_EQ(sd.mtp_n_past(), N);
   EXPECT_LE(max_abs(lc, fx->ref("mtp_logits")), kLogitTol);
@@ -106,18 +110,18 @@ TEST_P(DeviceDiscipline, MtpHeadIsBitIdentical) {
   const std::span<const int32_t> head(prompt.data(), 15);
   sc.reset();
   sd.reset();
-  m.cpu->evaluate(sc, head, 0, false);
-  m.dev->evaluate(sd, head, 0, false);
+  m.cpu->evaluate(sc, head, 0, LogitsFor::LastToken);
+  m.dev->evaluate(sd, head, 0, LogitsFor::LastToken);
   const auto hidden = copy_of(sc.hidden());
-  m.cpu->evaluate_mtp(sc, head, shifted_rows(hidden, 15, n), 0, false);
-  m.dev->evaluate_mtp(sd, head, shifted_rows(hidden, 15, n), 0, false);
+  m.cpu->evaluate_mtp(sc, head, shifted_rows(hidden, 15, n), 0, LogitsFor::LastToken);
+  m.dev->evaluate_mtp(sd, head, shifted_rows(hidden, 15, n), 0, LogitsFor::LastToken);
   const std::vector<float> h_prompt(hidden.end() - n, hidden.end());
   int32_t token_c = prompt[15], token_d = prompt[15];
   for (int64_t step = 0; step < 3; ++step) {
     const std::span<const float> hc = step == 0 ? std::span<const float>(h_prompt) : sc.mtp_hidden();
     const std::span<const float> hd = step == 0 ? std::span<const float>(h_prompt) : sd.mtp_hidden();
-    const auto l_c = copy_of(m.cpu->evaluate_mtp(sc, std::span(&token_c, 1), hc, 15 + step, false));
-    const auto l_d = copy_of(m.dev->evaluate_mtp(sd, std::span(&token_d, 1), hd, 15 + step, false));
+    const auto l_c = copy_of(m.cpu->evaluate_mtp(sc, std::span(&token_c, 1), hc, 15 + step, LogitsFor::LastToken));
+    const auto l_d = copy_of(m.dev->evaluate_mtp(sd, std::span(&token_d, 1), hd, 15 + step, LogitsFor::LastToken));
     expect_bitwise_equal(l_d, l_c, "chained draft step " + std::to_string(step));
     token_c = argmax(l_c);
     token_d = argmax(l_d);
@@ -131,10 +135,10 @@ TEST_P(DeviceDiscipline, RollbackAfterCheckpointedEvaluateIsBitIdentical) {
   Sequence sc = m.cpu->new_sequence(), sd = m.dev->new_sequence();
   for (Sequence* s : {&sc, &sd}) s->set_delta_checkpoints(8);
   EXPECT_EQ(sd.delta_checkpoints(), 8);
-  m.cpu->evaluate(sc, prompt, 0, false);
-  m.dev->evaluate(sd, prompt, 0, false);
-  m.cpu->evaluate(sc, verify, 16, true);
-  m.dev->evaluate(sd, verify, 16, true);
+  m.cpu->evaluate(sc, prompt, 0, LogitsFor::LastToken);
+  m.dev->evaluate(sd, prompt, 0, LogitsFor::LastToken);
+  m.cpu->evaluate(sc, verify, 16, LogitsFor::EveryToken);
+  m.dev->evaluate(sd, verify, 16, LogitsFor::EveryToken);
   expect_bitwise_equal(sd.logits(), sc.logits(), "checkpointed evaluate");
 
   for (int64_t to : {19, 17}) {  // the second rollback still finds every row of the call
@@ -149,12 +153,12 @@ TEST_P(DeviceDiscipline, RollbackAfterCheckpointedEvaluateIsBitIdentical) {
 
   // Decoding on from the rolled-back state; and equal (to rounding) to never having gone past 17.
   const auto next = std::span(fx->tokens).subspan(17, 3);
-  const auto lc = copy_of(m.cpu->evaluate(sc, next, 17, true));
-  const auto ld = copy_of(m.dev->evaluate(sd, next, 17, true));
+  const auto lc = copy_of(m.cpu->evaluate(sc, next, 17, LogitsFor::EveryToken));
+  const auto ld = copy_of(m.dev->evaluate(sd, next, 17, LogitsFor::EveryToken));
   expect_bitwise_equal(ld, lc, "evaluate after rollback");
   Sequence plain = m.dev->new_sequence();
-  m.dev->evaluate(plain, std::span(fx->tokens).first(17), 0, false);
-  const auto lp = copy_of(m.dev->evaluate(plain, next, 17, true));
+  m.dev->evaluate(plain, std::span(fx->tokens).first(17), 0, LogitsFor::LastToken);
+  const auto lp = copy_of(m.dev->evaluate(plain, next, 17, LogitsFor::EveryToken));
   // README: single-token steps vs one batch differ by up to 3e-5 in llama.cpp itself.
   EXPECT_LE(max_abs(ld, lp), 1e-4) << "rolled-back sequence vs plain decoding of the same tokens";
 }
@@ -165,11 +169,11 @@ TEST_P(DeviceDiscipline, SnapshotRestoreRoundTripIsExact) {
   const auto rest = std::span(fx->tokens).subspan(40);
   const int64_t n = m.cpu->config().n_embd;
   Sequence sc = m.cpu->new_sequence(), sd = m.dev->new_sequence();
-  m.cpu->evaluate(sc, first, 0, false);
-  m.dev->evaluate(sd, first, 0, false);
+  m.cpu->evaluate(sc, first, 0, LogitsFor::LastToken);
+  m.dev->evaluate(sd, first, 0, LogitsFor::LastToken);
   const auto h_in = shifted_rows(sc.hidden(), 1, n);  // one MTP row so its cache is in the snapshot
-  m.cpu->evaluate_mtp(sc, first.first(1), h_in, 0, false);
-  m.dev->evaluate_mtp(sd, first.first(1), h_in, 0, false);
+  m.cpu->evaluate_mtp(sc, first.first(1), h_in, 0, LogitsFor::LastToken);
+  m.dev->evaluate_mtp(sd, first.first(1), h_in, 0, LogitsFor::LastToken);
 
   const auto snap_c = m.cpu->snapshot(sc);
   const auto snap_d = m.dev->snapshot(sd);
@@ -190,11 +194,14 @@ TEST_P(DeviceDiscipline, SnapshotRestoreRoundTripIsExact) {
   expect_bitwise_equal(from_own.hidden(), sc.hidden().last(n), "restored last-token hidden");
   expect_same_bytes(m.dev->snapshot(from_own), snap_c, "snapshot of the restored sequence");
 
-  const auto expected = copy_of(m.cpu->evaluate(sc, rest, 40, true));
-  expect_bitwise_equal(m.dev->evaluate(sd, rest, 40, true), expected, "original continued");
-  expect_bitwise_equal(m.dev->evaluate(from_own, rest, 40, true), expected, "restored from own snapshot");
-  expect_bitwise_equal(m.dev->evaluate(from_cpu, rest, 40, true), expected, "restored from the CPU's snapshot");
-  expect_bitwise_equal(m.cpu->evaluate(on_cpu, rest, 40, true), expected, "CPU restored from the device's");
+  const auto expected = copy_of(m.cpu->evaluate(sc, rest, 40, LogitsFor::EveryToken));
+  expect_bitwise_equal(m.dev->evaluate(sd, rest, 40, LogitsFor::EveryToken), expected, "original continued");
+  expect_bitwise_equal(m.dev->evaluate(from_own, rest, 40, LogitsFor::EveryToken), expected,
+                       "restored from own snapshot");
+  expect_bitwise_equal(m.dev->evaluate(from_cpu, rest, 40, LogitsFor::EveryToken), expected,
+                       "restored from the CPU's snapshot");
+  expect_bitwise_equal(m.cpu->evaluate(on_cpu, rest, 40, LogitsFor::EveryToken), expected,
+                       "CPU restored from the device's");
 
   // A refused restore leaves the sequence untouched.
   std::vector<uint8_t> corrupt = snap_d;
@@ -219,19 +226,20 @@ TEST_P(DeviceDisciplineKv, KvCacheTypesAreBitIdentical) {
   EXPECT_EQ(sd.kv_type(), kv_type);
   EXPECT_EQ(sd.memory().kv_bytes, sc.memory().kv_bytes);
   const auto batch = std::span(fx.tokens).first(48);
-  const auto lc = copy_of(m.cpu->evaluate(sc, batch, 0, true));
-  expect_bitwise_equal(m.dev->evaluate(sd, batch, 0, true), lc, "48-token batch");
+  const auto lc = copy_of(m.cpu->evaluate(sc, batch, 0, LogitsFor::EveryToken));
+  expect_bitwise_equal(m.dev->evaluate(sd, batch, 0, LogitsFor::EveryToken), lc, "48-token batch");
   const auto ref = fx.ref("logits");
   EXPECT_LE(max_abs(lc, std::span(ref).first(lc.size())), 5e-2);  // README: Q8_0 within 3.2e-2 of F32
   for (size_t t = 48; t < 56; ++t) {
     const auto one = std::span(fx.tokens).subspan(t, 1);
-    const auto l1 = copy_of(m.cpu->evaluate(sc, one, sc.n_past(), false));
-    expect_bitwise_equal(m.dev->evaluate(sd, one, sd.n_past(), false), l1, "step " + std::to_string(t));
+    const auto l1 = copy_of(m.cpu->evaluate(sc, one, sc.n_past(), LogitsFor::LastToken));
+    expect_bitwise_equal(m.dev->evaluate(sd, one, sd.n_past(), LogitsFor::LastToken), l1, "step " + std::to_string(t));
   }
   const int64_t n = m.cpu->config().n_embd;
   const auto h_in = shifted_rows(sc.hidden(), 1, n);
-  const auto mc = copy_of(m.cpu->evaluate_mtp(sc, std::span(fx.tokens).first(1), h_in, 0, false));
-  expect_bitwise_equal(m.dev->evaluate_mtp(sd, std::span(fx.tokens).first(1), h_in, 0, false), mc, "MTP step");
+  const auto mc = copy_of(m.cpu->evaluate_mtp(sc, std::span(fx.tokens).first(1), h_in, 0, LogitsFor::LastToken));
+  expect_bitwise_equal(m.dev->evaluate_mtp(sd, std::span(fx.tokens).first(1), h_in, 0, LogitsFor::LastToken), mc,
+                       "MTP step");
   expect_same_bytes(m.dev->snapshot(sd), m.cpu->snapshot(sc), "snapshot");
 }
 
@@ -246,38 +254,38 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, DeviceDisciplineKv,
                            return s;
                          });
 
-// Layer inputs and MoE routing captured on the device equal the CPU's, trunk and MTP block.
-TEST(DeviceDisciplineDiagnostics, LayerInputsAndMoeRoutingAreBitIdentical) {
+// The named tensors an observer sees on the device (layer inputs, MoE routing and FFN rows) equal
+// the CPU's, trunk and MTP block.
+TEST(DeviceDisciplineDiagnostics, ObservedTensorsAreBitIdentical) {
   TinyFixture fx("tiny-moe-f32");
   TwinModels m(fx);
   const int64_t n = m.cpu->config().n_embd, N = static_cast<int64_t>(fx.tokens.size());
   const int64_t n_layer = m.cpu->config().n_layer;
   Sequence sc = m.cpu->new_sequence(), sd = m.dev->new_sequence();
-  for (Sequence* s : {&sc, &sd}) {
-    s->set_capture_layer_inputs(true);
-    s->set_capture_routing(true);
-  }
-  m.cpu->evaluate(sc, fx.tokens, 0, false);
-  m.dev->evaluate(sd, fx.tokens, 0, false);
+  TensorRecorder on_cpu(sc), on_dev(sd);
+  m.cpu->evaluate(sc, fx.tokens, 0, LogitsFor::LastToken);
+  m.dev->evaluate(sd, fx.tokens, 0, LogitsFor::LastToken);
   const auto h_in = shifted_rows(sc.hidden(), N, n);
-  m.cpu->evaluate_mtp(sc, fx.tokens, h_in, 0, false);
-  m.dev->evaluate_mtp(sd, fx.tokens, h_in, 0, false);
+  m.cpu->evaluate_mtp(sc, fx.tokens, h_in, 0, LogitsFor::LastToken);
+  m.dev->evaluate_mtp(sd, fx.tokens, h_in, 0, LogitsFor::LastToken);
 
-  ASSERT_EQ(sd.layer_inputs().size(), static_cast<size_t>(n_layer * N * n));
-  expect_bitwise_equal(sd.layer_inputs(), sc.layer_inputs(), "layer inputs");
-  EXPECT_LE(max_abs(sd.layer_inputs(), read_floats(kTinyDir / "tiny-moe-f32.layer_inputs.f32")), kHiddenTol);
+  EXPECT_EQ(on_dev.shown(), on_cpu.shown());
+  const auto inputs = on_dev.floats_of_layers(tensor_name::kLayerInput, n_layer);
+  ASSERT_EQ(inputs.size(), static_cast<size_t>(n_layer * N * n));
+  expect_bitwise_equal(inputs, on_cpu.floats_of_layers(tensor_name::kLayerInput, n_layer), "layer inputs");
+  EXPECT_LE(max_abs(inputs, read_floats(kTinyDir / "tiny-moe-f32.layer_inputs.f32")), kHiddenTol);
   for (int64_t il = 0; il <= n_layer; ++il) {  // il == n_layer: the MTP block
     const std::string where = "layer " + std::to_string(il);
-    ASSERT_FALSE(sc.routing_experts(il).empty()) << where;
-    expect_same_values(sd.routing_experts(il), sc.routing_experts(il), "experts, " + where);
-    expect_bitwise_equal(sd.routing_weights(il), sc.routing_weights(il), "expert weights, " + where);
-    expect_bitwise_equal(sd.shared_expert_gates(il), sc.shared_expert_gates(il), "shared gates, " + where);
-    expect_bitwise_equal(sd.moe_ffn_inputs(il), sc.moe_ffn_inputs(il), "FFN inputs, " + where);
-    expect_bitwise_equal(sd.moe_ffn_outputs(il), sc.moe_ffn_outputs(il), "FFN outputs, " + where);
+    ASSERT_FALSE(on_cpu.ids(tensor_name::kMoeExperts, il).empty()) << where;
+    expect_same_values(on_dev.ids(tensor_name::kMoeExperts, il), on_cpu.ids(tensor_name::kMoeExperts, il),
+                       "experts, " + where);
+    for (const std::string_view name : {tensor_name::kMoeWeights, tensor_name::kSharedExpertGate,
+                                        tensor_name::kMoeInput, tensor_name::kMoeOutput})
+      expect_bitwise_equal(on_dev.floats(name, il), on_cpu.floats(name, il), std::string(name) + ", " + where);
   }
   // README "moe_routing.layer0_first8": position 0 of blk.0 picks experts [3, 1].
-  EXPECT_EQ(sd.routing_experts(0)[0], 3);
-  EXPECT_EQ(sd.routing_experts(0)[1], 1);
+  EXPECT_EQ(on_dev.ids(tensor_name::kMoeExperts, 0)[0], 3);
+  EXPECT_EQ(on_dev.ids(tensor_name::kMoeExperts, 0)[1], 1);
 }
 
 }  // namespace

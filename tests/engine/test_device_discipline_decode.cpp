@@ -110,17 +110,17 @@ TEST(DeviceDecodeTraffic, ADecodeStepMovesRowsNotCaches) {
   const uint64_t state_bytes = seq.memory().total();
   ASSERT_GT(state_bytes, 8 * rows_bytes);  // so the bounds below can tell a row from a cache
 
-  m.dev->evaluate(seq, prompt, 0, false);
+  m.dev->evaluate(seq, prompt, 0, LogitsFor::LastToken);
   const auto h_in = shifted_rows(seq.hidden(), static_cast<int64_t>(prompt.size()), n);
-  m.dev->evaluate_mtp(seq, prompt, h_in, 0, false);
+  m.dev->evaluate_mtp(seq, prompt, h_in, 0, LogitsFor::LastToken);
   int32_t token = argmax_row(seq.logits(), V);
-  m.dev->evaluate(seq, std::span(&token, 1), seq.n_past(), false);  // warm-up: outputs sized once
+  m.dev->evaluate(seq, std::span(&token, 1), seq.n_past(), LogitsFor::LastToken);  // warm-up: outputs sized once
   const std::vector<float> h_row = copy_of(seq.hidden());
-  m.dev->evaluate_mtp(seq, std::span(&token, 1), h_row, seq.mtp_n_past(), false);
+  m.dev->evaluate_mtp(seq, std::span(&token, 1), h_row, seq.mtp_n_past(), LogitsFor::LastToken);
 
   token = argmax_row(seq.logits(), V);
   m.device->reset_counters();
-  const auto l = m.dev->evaluate(seq, std::span(&token, 1), seq.n_past(), false);
+  const auto l = m.dev->evaluate(seq, std::span(&token, 1), seq.n_past(), LogitsFor::LastToken);
   ASSERT_EQ(l.size(), static_cast<size_t>(V));
   auto c = m.device->counters();
   EXPECT_EQ(c.allocations, 0u) << "a trunk decode step allocated backend memory";
@@ -131,7 +131,7 @@ TEST(DeviceDecodeTraffic, ADecodeStepMovesRowsNotCaches) {
 
   const std::vector<float> h_next = copy_of(seq.hidden());
   m.device->reset_counters();
-  m.dev->evaluate_mtp(seq, std::span(&token, 1), h_next, seq.mtp_n_past(), false);
+  m.dev->evaluate_mtp(seq, std::span(&token, 1), h_next, seq.mtp_n_past(), LogitsFor::LastToken);
   c = m.device->counters();
   EXPECT_EQ(c.allocations, 0u) << "an MTP step allocated backend memory";
   EXPECT_LE(c.download_bytes, 2 * rows_bytes) << "an MTP step downloaded " << c.download_bytes << " bytes";
@@ -140,7 +140,7 @@ TEST(DeviceDecodeTraffic, ADecodeStepMovesRowsNotCaches) {
   // Checkpointed verify of 4 tokens and a rollback: state copies stay on the device.
   seq.set_delta_checkpoints(4);
   const std::vector<int32_t> verify(4, token);
-  m.dev->evaluate(seq, verify, seq.n_past(), true);
+  m.dev->evaluate(seq, verify, seq.n_past(), LogitsFor::EveryToken);
   m.device->reset_counters();
   m.dev->rollback(seq, seq.n_past() - 2);
   c = m.device->counters();
@@ -164,7 +164,7 @@ Footprint measure(const TinyFixture& fx, const ModelOptions& o) {
   f.after_load = device->counters().bytes_in_use;
   Sequence seq = model->new_sequence();
   f.after_sequence = device->counters().bytes_in_use;
-  model->evaluate(seq, std::span(fx.tokens).first(8), 0, false);
+  model->evaluate(seq, std::span(fx.tokens).first(8), 0, LogitsFor::LastToken);
   f.after_sequence = std::max(f.after_sequence, device->counters().peak_bytes);
   return f;
 }
@@ -187,7 +187,7 @@ TEST(DeviceMemoryBudget, LoadIsRefusedWhenTheModelAndOneSequenceDoNotFit) {
   {
     auto model = load_with_budget(fx, o, f.after_sequence + kHeadroom + kSlack);
     Sequence seq = model->new_sequence();
-    EXPECT_NO_THROW(model->evaluate(seq, std::span(fx.tokens).first(8), 0, false));
+    EXPECT_NO_THROW(model->evaluate(seq, std::span(fx.tokens).first(8), 0, LogitsFor::LastToken));
   }
   // Room for the weights and the headroom but only half the sequence; and not even the weights:
   // refused by the load itself (not by an allocation failing later), naming the numbers.

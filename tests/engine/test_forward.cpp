@@ -8,6 +8,7 @@
 #include "model/qwen35_state.h"
 #include "peregrine/error.h"
 #include "test_forward_util.h"
+#include "test_tensor_recorder.h"
 
 namespace peregrine {
 namespace {
@@ -18,7 +19,7 @@ class Forward : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override { fx = std::make_unique<TinyFixture>(GetParam()); }
   std::vector<float> logits_of(Model& model, Sequence& seq, std::span<const int32_t> toks) {
-    auto l = model.evaluate(seq, toks, seq.n_past(), true);
+    auto l = model.evaluate(seq, toks, seq.n_past(), LogitsFor::EveryToken);
     return {l.begin(), l.end()};
   }
   int64_t vocab() const { return 512; }
@@ -28,8 +29,8 @@ class Forward : public ::testing::TestWithParam<std::string> {
 TEST_P(Forward, OneBatchMatchesLlamaCpp) {
   auto model = fx->load();
   Sequence seq = model->new_sequence();
-  seq.set_capture_layer_inputs(true);
-  const auto logits = model->evaluate(seq, fx->tokens, 0, true);
+  TensorRecorder recorder(seq);
+  const auto logits = model->evaluate(seq, fx->tokens, 0, LogitsFor::EveryToken);
   const auto ref = fx->ref("logits");
   EXPECT_LE(max_abs(logits, ref), kLogitTol);
   EXPECT_EQ(count_argmax_mismatches(logits, ref, vocab()), 0);
@@ -38,9 +39,11 @@ TEST_P(Forward, OneBatchMatchesLlamaCpp) {
 
   // Layer by layer first, so a failure names the first layer that went wrong.
   const auto layer_ref = read_floats(kTinyDir / (fx->name + ".layer_inputs.f32"));
+  const auto layer_inputs = recorder.floats_of_layers(tensor_name::kLayerInput, model->config().n_layer);
+  ASSERT_EQ(layer_inputs.size(), layer_ref.size());
   const size_t per_layer = layer_ref.size() / model->config().n_layer;
   for (int64_t il = 0; il < model->config().n_layer; ++il)
-    EXPECT_LE(max_abs(seq.layer_inputs().subspan(il * per_layer, per_layer),
+    EXPECT_LE(max_abs(std::span(layer_inputs).subspan(il * per_layer, per_layer),
                       std::span(layer_ref).subspan(il * per_layer, per_layer)),
               kHiddenTol)
         << "residual stream entering layer " << il;
@@ -85,13 +88,13 @@ TEST_P(Forward, GreedyDecodingMatches) {
   const auto ref = fx->ref("greedy_logits");
   std::vector<int32_t> generated;
   std::vector<float> all;
-  auto logits = model->evaluate(seq, prompt, 0, false);
+  auto logits = model->evaluate(seq, prompt, 0, LogitsFor::LastToken);
   for (size_t i = 0; i < expected.size(); ++i) {
     all.insert(all.end(), logits.begin(), logits.end());
     generated.push_back(argmax(logits));
     if (i + 1 < expected.size()) {
       const int32_t next = generated.back();
-      logits = model->evaluate(seq, std::span(&next, 1), seq.n_past(), false);
+      logits = model->evaluate(seq, std::span(&next, 1), seq.n_past(), LogitsFor::LastToken);
     }
   }
   EXPECT_EQ(generated, expected);
@@ -112,11 +115,11 @@ TEST_P(Forward, RecurrentAndChunkedDeltaRuleAgree) {
   // The carried states agree too: layer 0's conv state exactly (same inputs), the rest to rounding.
   // (The CPU backend's memory is host memory, so the states can be read in place.)
   auto values = [](const BackendArray<float>& a) { return std::vector<float>(a.data(), a.data() + a.size()); };
-  EXPECT_EQ(values(s_rec.impl().delta[0].conv), values(s_chk.impl().delta[0].conv));
+  EXPECT_EQ(values(sequence_state(s_rec).delta[0].conv), values(sequence_state(s_chk).delta[0].conv));
   int checked = 0;
   for (int64_t il = 0; il < m_rec->config().n_layer; ++il) {
-    const auto& a = s_rec.impl().delta[il];
-    const auto& b = s_chk.impl().delta[il];
+    const auto& a = sequence_state(s_rec).delta[il];
+    const auto& b = sequence_state(s_chk).delta[il];
     if (a.recurrent.empty()) continue;
     ++checked;
     EXPECT_LE(max_abs(values(a.conv), values(b.conv)), 1e-5) << "layer " << il;
@@ -143,7 +146,7 @@ TEST_P(Forward, SmallBatchesAndThreadsGiveTheSameLogits) {
   Sequence s1 = one->new_sequence();
   const auto all = logits_of(*one, s1, fx->tokens);
   Sequence s2 = one->new_sequence();
-  const auto last = one->evaluate(s2, fx->tokens, 0, false);
+  const auto last = one->evaluate(s2, fx->tokens, 0, LogitsFor::LastToken);
   ASSERT_EQ(last.size(), size_t(vocab()));
   EXPECT_EQ(max_abs(last, std::span(all).subspan(63 * vocab(), vocab())), 0.0);
 }
@@ -161,12 +164,12 @@ TEST(ForwardErrors, BadCallsThrowWithoutChangingState) {
   auto model = fx.load();
   Sequence seq = model->new_sequence();
   const std::vector<int32_t> toks = {1, 2, 3};
-  EXPECT_THROW(model->evaluate(seq, toks, 5, true), Error);  // not at the sequence's position
-  EXPECT_THROW(model->evaluate(seq, {}, 0, true), Error);
+  EXPECT_THROW(model->evaluate(seq, toks, 5, LogitsFor::EveryToken), Error);  // not at the sequence's position
+  EXPECT_THROW(model->evaluate(seq, {}, 0, LogitsFor::EveryToken), Error);
   const std::vector<int32_t> bad = {512};
-  EXPECT_THROW(model->evaluate(seq, bad, 0, true), Error);
+  EXPECT_THROW(model->evaluate(seq, bad, 0, LogitsFor::EveryToken), Error);
   std::vector<int32_t> too_long(257, 1);
-  EXPECT_THROW(model->evaluate(seq, too_long, 0, true), Error);
+  EXPECT_THROW(model->evaluate(seq, too_long, 0, LogitsFor::EveryToken), Error);
   EXPECT_EQ(seq.n_past(), 0);
   ModelOptions o;
   o.max_batch = 0;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "test_forward_util.h"
+#include "test_tensor_recorder.h"
 
 namespace peregrine {
 namespace {
@@ -31,9 +32,9 @@ TEST_P(Mtp, AllPositionsInOneBatchMatchLlamaCpp) {
   auto model = fx->load();
   const int64_t n = model->config().n_embd, N = 64;
   Sequence seq = model->new_sequence();
-  model->evaluate(seq, fx->tokens, 0, false);
+  model->evaluate(seq, fx->tokens, 0, LogitsFor::LastToken);
   const auto h_in = shifted_hidden(seq.hidden(), N, n);
-  const auto logits = model->evaluate_mtp(seq, fx->tokens, h_in, 0, true);
+  const auto logits = model->evaluate_mtp(seq, fx->tokens, h_in, 0, LogitsFor::EveryToken);
   const auto ref = fx->ref("mtp_logits");
   EXPECT_LE(max_abs(logits, ref), kLogitTol);
   EXPECT_EQ(count_argmax_mismatches(logits, ref, kVocab), 0);
@@ -46,7 +47,7 @@ TEST_P(Mtp, AllPositionsInOneBatchMatchLlamaCpp) {
   int64_t at = 0;
   for (int64_t len : {10, 1, 53}) {
     auto l = model->evaluate_mtp(seq, std::span(fx->tokens).subspan(at, len),
-                                 std::span(h_in).subspan(at * n, len * n), at, true);
+                                 std::span(h_in).subspan(at * n, len * n), at, LogitsFor::EveryToken);
     chunked.insert(chunked.end(), l.begin(), l.end());
     at += len;
   }
@@ -66,9 +67,9 @@ TEST_P(Mtp, ChainedDraftMatchesLlamaCpp) {
   const auto ref = fx->ref("mtp_draft_logits");
   Sequence seq = model->new_sequence();
   const std::span<const int32_t> head(prompt.data(), 15);
-  model->evaluate(seq, head, 0, false);
+  model->evaluate(seq, head, 0, LogitsFor::LastToken);
   const std::vector<float> hidden(seq.hidden().begin(), seq.hidden().end());
-  model->evaluate_mtp(seq, head, shifted_hidden(hidden, 15, n), 0, false);
+  model->evaluate_mtp(seq, head, shifted_hidden(hidden, 15, n), 0, LogitsFor::LastToken);
 
   int32_t token = prompt[15];
   const std::vector<float> h_prompt(hidden.end() - n, hidden.end());
@@ -77,7 +78,7 @@ TEST_P(Mtp, ChainedDraftMatchesLlamaCpp) {
   for (int64_t step = 0; step < 3; ++step) {
     // Chained steps feed the head's own previous row straight from the sequence (aliasing allowed).
     const std::span<const float> h_in = step == 0 ? std::span<const float>(h_prompt) : seq.mtp_hidden();
-    auto l = model->evaluate_mtp(seq, std::span(&token, 1), h_in, 15 + step, false);
+    auto l = model->evaluate_mtp(seq, std::span(&token, 1), h_in, 15 + step, LogitsFor::LastToken);
     logits_all.insert(logits_all.end(), l.begin(), l.end());
     token = argmax(l);
     drafts.push_back(token);
@@ -98,26 +99,27 @@ TEST(MoeRouting, Layer0FirstEightPositionsMatchTheCrossCheck) {
   TinyFixture fx("tiny-moe-f32");
   auto model = fx.load();
   Sequence seq = model->new_sequence();
-  seq.set_capture_routing(true);
-  model->evaluate(seq, fx.tokens, 0, false);
+  TensorRecorder seen(seq);
+  model->evaluate(seq, fx.tokens, 0, LogitsFor::LastToken);
   const auto& r = fx.meta["moe_routing"]["layer0_first8"];
   const auto ids = r["expert_ids"].get<std::vector<std::vector<int32_t>>>();
   const auto wts = r["weights"].get<std::vector<std::vector<float>>>();
   const auto gates = r["shexp_gate_sigmoid"].get<std::vector<float>>();
-  const auto experts = seq.routing_experts(0);
-  const auto weights = seq.routing_weights(0);
+  const auto experts = seen.ids(tensor_name::kMoeExperts, 0);
+  const auto weights = seen.floats(tensor_name::kMoeWeights, 0);
+  const auto shared_scales = seen.shared_expert_scales(0);
   ASSERT_EQ(experts.size(), size_t(64 * 2));
   for (size_t p = 0; p < ids.size(); ++p) {
     for (size_t j = 0; j < 2; ++j) {
       EXPECT_EQ(experts[p * 2 + j], ids[p][j]) << "position " << p;
       EXPECT_NEAR(weights[p * 2 + j], wts[p][j], 1e-5) << "position " << p;
     }
-    EXPECT_NEAR(seq.shared_expert_gates(0)[p], gates[p], 1e-5) << "position " << p;
+    EXPECT_NEAR(shared_scales[p], gates[p], 1e-5) << "position " << p;
   }
   // Every expert is used in every block over the 64 positions, as in the reference counts.
   for (int64_t il = 0; il < 4; ++il) {
     std::vector<int> counts(8, 0);
-    for (int32_t e : seq.routing_experts(il)) counts[e]++;
+    for (int32_t e : seen.ids(tensor_name::kMoeExperts, il)) counts[e]++;
     EXPECT_EQ(counts, fx.meta["moe_routing"]["expert_use_counts"]["blk." + std::to_string(il)].get<std::vector<int>>())
         << "block " << il;
   }

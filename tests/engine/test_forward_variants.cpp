@@ -53,7 +53,7 @@ std::vector<float> batch_logits(const GgufFile& file, const std::vector<int32_t>
   o.context_length = 128;
   auto model = Model::load(file, o);
   Sequence seq = model->new_sequence();
-  auto l = model->evaluate(seq, tokens, 0, true);
+  auto l = model->evaluate(seq, tokens, 0, LogitsFor::EveryToken);
   std::vector<float> out(l.begin(), l.end());
   std::vector<float> h(seq.hidden().size());
   std::copy(seq.hidden().begin(), seq.hidden().end(), h.begin());
@@ -61,7 +61,7 @@ std::vector<float> batch_logits(const GgufFile& file, const std::vector<int32_t>
   std::vector<float> h_in(h.size(), 0.0f);
   const int64_t n = model->config().n_embd;
   std::copy(h.begin(), h.end() - n, h_in.begin() + n);
-  auto m = model->evaluate_mtp(seq, tokens, h_in, 0, true);
+  auto m = model->evaluate_mtp(seq, tokens, h_in, 0, LogitsFor::EveryToken);
   out.insert(out.end(), m.begin(), m.end());
   return out;
 }

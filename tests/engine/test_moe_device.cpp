@@ -169,23 +169,23 @@ DecodeTrace run_trace(Model& model, std::span<const int32_t> prompt, int steps) 
   const int64_t V = model.config().n_vocab, n = model.config().n_embd;
   Sequence seq = model.new_sequence();
   auto keep = [&](std::span<const float> l) { tr.logits.emplace_back(l.begin(), l.end()); };
-  keep(model.evaluate(seq, prompt, 0, true));
+  keep(model.evaluate(seq, prompt, 0, LogitsFor::EveryToken));
   const std::vector<float> hidden(seq.hidden().begin(), seq.hidden().end());
   for (int s = 0; s < steps; ++s) {
     const int32_t id = argmax(seq.logits().subspan(seq.logits().size() - V));
     tr.ids.push_back(id);
-    keep(model.evaluate(seq, std::span(&id, 1), seq.n_past(), false));
+    keep(model.evaluate(seq, std::span(&id, 1), seq.n_past(), LogitsFor::LastToken));
   }
   seq.set_delta_checkpoints(4);
   const std::vector<int32_t> verify(tr.ids.begin(), tr.ids.begin() + 4);
-  keep(model.evaluate(seq, verify, seq.n_past(), true));
+  keep(model.evaluate(seq, verify, seq.n_past(), LogitsFor::EveryToken));
   model.rollback(seq, seq.n_past() - 2);
   const int32_t id = tr.ids.back();
-  keep(model.evaluate(seq, std::span(&id, 1), seq.n_past(), false));
+  keep(model.evaluate(seq, std::span(&id, 1), seq.n_past(), LogitsFor::LastToken));
   if (model.config().has_mtp()) {
     std::vector<float> h_in(hidden.size(), 0.0f);
     std::copy(hidden.begin(), hidden.end() - n, h_in.begin() + n);
-    keep(model.evaluate_mtp(seq, prompt, h_in, 0, true));
+    keep(model.evaluate_mtp(seq, prompt, h_in, 0, LogitsFor::EveryToken));
   }
   return tr;
 }
@@ -257,12 +257,12 @@ TEST(MoeDeviceModel, ADecodeStepHasNoRoutingRoundTrip) {
     EmulatedDeviceBackend* device = backend.get();
     auto model = Model::load(fx.file, o, nullptr, std::move(backend));
     Sequence seq = model->new_sequence();
-    model->evaluate(seq, std::span(fx.tokens.data(), 12), 0, false);
+    model->evaluate(seq, std::span(fx.tokens.data(), 12), 0, LogitsFor::LastToken);
     int32_t token = argmax(seq.logits());
-    model->evaluate(seq, std::span(&token, 1), seq.n_past(), false);  // warm-up: outputs sized once
+    model->evaluate(seq, std::span(&token, 1), seq.n_past(), LogitsFor::LastToken);  // warm-up: outputs sized once
     token = argmax(seq.logits());
     device->reset_counters();
-    const auto l = model->evaluate(seq, std::span(&token, 1), seq.n_past(), false);
+    const auto l = model->evaluate(seq, std::span(&token, 1), seq.n_past(), LogitsFor::LastToken);
     const auto c = device->counters();
     return StepCount{c.routing_readbacks, c.downloads, c.download_bytes, c.allocations, {l.begin(), l.end()}};
   };

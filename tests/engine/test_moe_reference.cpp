@@ -2,9 +2,9 @@
 // here from the weights in the file: router softmax over all experts, top-k (best first),
 // weights renormalised to sum 1, SwiGLU experts, plus the shared expert scaled by
 // sigmoid(ffn_gate_inp_shexp·x). The model is a small F32 `qwen35moe` made with make-synthetic's
-// API; the forward pass records every MoE layer's input rows, routing and output rows
-// (Sequence::set_capture_routing), so each layer is checked on exactly the rows it saw — in a
-// multi-token prefill step, in single-token decode steps, and in the MTP block.
+// API; a tensor observer (model/tensor_observer.h) records every MoE layer's input rows, routing
+// and output rows, so each layer is checked on exactly the rows it saw — in a multi-token prefill
+// step, in single-token decode steps, and in the MTP block.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -22,6 +22,7 @@
 #include "peregrine/model.h"
 #include "peregrine/synthetic.h"
 #include "test_model_util.h"
+#include "test_tensor_recorder.h"
 
 namespace peregrine {
 namespace {
@@ -135,13 +136,15 @@ struct Tally {
   std::set<int32_t> experts_used;
 };
 
-// Compares the captured routing and FFN output of `block` for the tokens of the last call.
-void check_block(const Sequence& seq, const MoeLayerReference& ref, int64_t block, int64_t T, Tally& tally) {
+// Compares the recorded routing and FFN output of `block` for the T tokens recorded.
+void check_block(const test::TensorRecorder& seen, const MoeLayerReference& ref, int64_t block, int64_t T,
+                 Tally& tally) {
   const int64_t n = ref.n, K = ref.K;
-  const auto inputs = seq.moe_ffn_inputs(block), outputs = seq.moe_ffn_outputs(block);
-  const auto experts = seq.routing_experts(block);
-  const auto weights = seq.routing_weights(block);
-  const auto gates = seq.shared_expert_gates(block);
+  const auto inputs = seen.floats(tensor_name::kMoeInput, block);
+  const auto outputs = seen.floats(tensor_name::kMoeOutput, block);
+  const auto experts = seen.ids(tensor_name::kMoeExperts, block);
+  const auto weights = seen.floats(tensor_name::kMoeWeights, block);
+  const auto gates = seen.shared_expert_scales(block);
   ASSERT_EQ(static_cast<int64_t>(inputs.size()), T * n) << "block " << block;
   ASSERT_EQ(static_cast<int64_t>(outputs.size()), T * n) << "block " << block;
   ASSERT_EQ(static_cast<int64_t>(experts.size()), T * K) << "block " << block;
@@ -212,7 +215,7 @@ TEST_F(MoeReference, EveryMoeLayerMatchesAFloat64Reference) {
   for (int64_t b = 0; b <= c.n_layer; ++b) refs.emplace_back(*file_, b, c);  // block n_layer: MTP
 
   Sequence seq = model->new_sequence();
-  seq.set_capture_routing(true);
+  test::TensorRecorder seen(seq);
   std::mt19937 rng(5);
   std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(c.n_vocab) - 1);
   Tally tally;
@@ -220,21 +223,23 @@ TEST_F(MoeReference, EveryMoeLayerMatchesAFloat64Reference) {
   // Prefill: 12 tokens in one step (the expert loop groups tokens per expert).
   std::vector<int32_t> prompt(12);
   for (auto& t : prompt) t = token(rng);
-  model->evaluate(seq, prompt, 0, true);
-  for (int64_t b = 0; b < c.n_layer; ++b) check_block(seq, refs[b], b, 12, tally);
+  model->evaluate(seq, prompt, 0, LogitsFor::EveryToken);
+  for (int64_t b = 0; b < c.n_layer; ++b) check_block(seen, refs[b], b, 12, tally);
   ASSERT_FALSE(HasFatalFailure());
 
   // The MTP block over the same tokens (its FFN is an MoE layer too).
   const std::vector<float> hidden(seq.hidden().begin(), seq.hidden().end());
-  model->evaluate_mtp(seq, prompt, hidden, 0, true);
-  check_block(seq, refs[c.n_layer], c.n_layer, 12, tally);
+  seen.clear();
+  model->evaluate_mtp(seq, prompt, hidden, 0, LogitsFor::EveryToken);
+  check_block(seen, refs[c.n_layer], c.n_layer, 12, tally);
   ASSERT_FALSE(HasFatalFailure());
 
   // Decode: single tokens.
   for (int step = 0; step < 4; ++step) {
     const int32_t id = token(rng);
-    model->evaluate(seq, std::span<const int32_t>(&id, 1), seq.n_past(), false);
-    for (int64_t b = 0; b < c.n_layer; ++b) check_block(seq, refs[b], b, 1, tally);
+    seen.clear();
+    model->evaluate(seq, std::span<const int32_t>(&id, 1), seq.n_past(), LogitsFor::LastToken);
+    for (int64_t b = 0; b < c.n_layer; ++b) check_block(seen, refs[b], b, 1, tally);
     ASSERT_FALSE(HasFatalFailure());
   }
 
@@ -250,22 +255,55 @@ TEST_F(MoeReference, EveryMoeLayerMatchesAFloat64Reference) {
   EXPECT_LT(tally.max_out_err, 5e-6 * std::max(1.0, tally.max_out)) << "largest |out| " << tally.max_out;
 }
 
-// The captures are what the reference is fed: make sure they change with the input and belong
-// to the last call only.
-TEST_F(MoeReference, CapturesDescribeOnlyTheLastCall) {
+// The observer is what the reference is fed: it must see every named tensor of every layer, step
+// by step in the order the forward pass computes them, with the step's shapes — on both expert
+// paths (host-grouped for long steps, backend-routed for short ones) and in the MTP block — and
+// nothing once removed.
+TEST_F(MoeReference, ObserverSeesEveryNamedTensorOfEveryStep) {
   ModelOptions mo;
   mo.context_length = 64;
+  mo.max_batch = 10;  // 12 tokens: a step of 10 (host-grouped experts), then one of 2 (backend-routed)
   auto model = Model::load(*file_, mo);
+  const ModelConfig& c = model->config();
+  const int64_t n = c.n_embd, K = c.n_expert_used;
+  using Shown = test::TensorRecorder::Shown;
+  auto one_step = [&](std::vector<Shown>& out, int64_t il, int64_t T) {
+    namespace name = tensor_name;
+    out.push_back({std::string(name::kLayerInput), il, T, n, false});
+    out.push_back({std::string(name::kMoeInput), il, T, n, false});
+    out.push_back({std::string(name::kSharedExpertGate), il, T, 1, false});
+    out.push_back({std::string(name::kMoeExperts), il, T, K, true});
+    out.push_back({std::string(name::kMoeWeights), il, T, K, false});
+    out.push_back({std::string(name::kMoeOutput), il, T, n, false});
+  };
   Sequence seq = model->new_sequence();
-  const std::vector<int32_t> tokens = {3, 141, 59, 265};
-  model->evaluate(seq, tokens, 0, false);
-  EXPECT_TRUE(seq.moe_ffn_inputs(0).empty());  // capture is off by default
-  seq.set_capture_routing(true);
+  const std::vector<int32_t> prompt = {3, 141, 59, 265, 35, 89, 79, 223, 84, 62, 64, 33};
+  {
+    test::TensorRecorder seen(seq);
+    model->evaluate(seq, prompt, 0, LogitsFor::LastToken);
+    std::vector<Shown> expected;
+    for (int64_t T : {10, 2})
+      for (int64_t il = 0; il < c.n_layer; ++il) one_step(expected, il, T);
+    EXPECT_EQ(seen.shown(), expected);
+    // The token embeddings enter layer 0; experts are ids of this model.
+    EXPECT_EQ(static_cast<int64_t>(seen.floats(tensor_name::kLayerInput, 0).size()), 12 * n);
+    for (int32_t e : seen.ids(tensor_name::kMoeExperts, c.n_layer - 1)) EXPECT_TRUE(e >= 0 && e < c.n_expert) << e;
+
+    seen.clear();
+    const std::vector<float> hidden(seq.hidden().end() - n, seq.hidden().end());
+    model->evaluate_mtp(seq, std::span<const int32_t>(&prompt.back(), 1), hidden, 0, LogitsFor::LastToken);
+    expected.clear();
+    one_step(expected, c.n_layer, 1);
+    EXPECT_EQ(seen.shown(), expected);
+  }
+  int64_t calls = 0;
+  observe_tensors(seq, [&](std::string_view, int64_t, const ObservedTensor&) { ++calls; });
   const int32_t next = 35;
-  model->evaluate(seq, std::span<const int32_t>(&next, 1), seq.n_past(), false);
-  EXPECT_EQ(static_cast<int64_t>(seq.moe_ffn_inputs(1).size()), model->config().n_embd);
-  EXPECT_EQ(static_cast<int64_t>(seq.moe_ffn_outputs(1).size()), model->config().n_embd);
-  EXPECT_THROW(seq.moe_ffn_inputs(99), Error);
+  model->evaluate(seq, std::span<const int32_t>(&next, 1), seq.n_past(), LogitsFor::LastToken);
+  EXPECT_EQ(calls, c.n_layer * 6);
+  observe_tensors(seq, {});
+  model->evaluate(seq, std::span<const int32_t>(&next, 1), seq.n_past(), LogitsFor::LastToken);
+  EXPECT_EQ(calls, c.n_layer * 6) << "a removed observer was called";
 }
 
 }  // namespace

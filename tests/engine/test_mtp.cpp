@@ -73,7 +73,7 @@ LlamaStyleRun llama_style(Model& model, const std::vector<int32_t>& prompt, int 
   o.draft_length = k;
   SpeculativeDecoder decoder(model, seq, o);
   const std::span<const int32_t> head(prompt.data(), prompt.size() - 1);
-  model.evaluate(seq, head, 0, false);
+  model.evaluate(seq, head, 0, LogitsFor::LastToken);
   decoder.observe(head);
   const int32_t V = static_cast<int32_t>(model.config().n_vocab);
   Sampler sampler(SamplingParams::greedy(), V, V);
@@ -121,14 +121,14 @@ TEST(MtpAcceptance, TinyMtpAcceptsDraftsLikeLlamaCpp) {
 }
 
 TEST(MtpPolicy, AdaptiveDraftLengthMaximisesTokensPerTime) {
-  std::array<double, kMaxDraftLength + 1> verify{};
-  for (int k = 0; k <= kMaxDraftLength; ++k) verify[k] = 1.0 + 0.05 * k;  // verify nearly flat in k
-  std::array<double, kMaxDraftLength> rates{};
+  std::array<double, kMaxVerifyTokens> verify{};
+  for (int k = 0; k <= kMaxMtpDraftLength; ++k) verify[k] = 1.0 + 0.05 * k;  // verify nearly flat in k
+  std::array<double, kMaxMtpDraftLength> rates{};
   // Nothing accepted: plain steps.
   EXPECT_EQ(best_draft_length(rates, 0.1, verify), 0);
   // Everything accepted and drafts cheap: the longest chain.
   rates.fill(1.0);
-  EXPECT_EQ(best_draft_length(rates, 0.05, verify), kMaxDraftLength);
+  EXPECT_EQ(best_draft_length(rates, 0.05, verify), kMaxMtpDraftLength);
   // Acceptance 0.8, 0.6, 0.45, then nothing: at most three drafts are worth making, and with
   // drafts as expensive as a verify none is.
   rates = {0.8, 0.6, 0.45, 0, 0, 0, 0, 0};
@@ -190,7 +190,7 @@ TEST(MtpDecoder, CancelMidDraftLeavesTheTrunkUntouched) {
   SpeculativeOptions o;
   o.draft_length = 3;
   SpeculativeDecoder decoder(*model, seq, o);
-  auto logits = model->evaluate(seq, prompt, 0, false);
+  auto logits = model->evaluate(seq, prompt, 0, LogitsFor::LastToken);
   decoder.observe(prompt);
   Sampler sampler(SamplingParams::greedy(), 512, 512);
   SamplerTarget target(sampler);
@@ -227,7 +227,7 @@ TEST(MtpDecoder, ALaterDecoderContinuesTheSequenceAfterSync) {
   int32_t last = -1;
   {
     SpeculativeDecoder first(*model, seq, o);  // made before the prompt: it sees every position
-    auto logits = model->evaluate(seq, prompt, 0, false);
+    auto logits = model->evaluate(seq, prompt, 0, LogitsFor::LastToken);
     first.observe(prompt);
     last = argmax_row(logits, 512);
     out.push_back(last);
@@ -250,7 +250,7 @@ TEST(MtpDecoder, ALaterDecoderContinuesTheSequenceAfterSync) {
   EXPECT_GT(second.stats().accepted, 0);
   // Without the head's rows (a sequence evaluated without any decoder) drafting stays off.
   Sequence bare = model->new_sequence();
-  model->evaluate(bare, prompt, 0, false);
+  model->evaluate(bare, prompt, 0, LogitsFor::LastToken);
   EXPECT_FALSE(SpeculativeDecoder(*model, bare, o).mtp_active());
 }
 
@@ -262,9 +262,9 @@ TEST(MtpDecoder, RejectsBadDraftLengthsAndRollbacks) {
   o.draft_length = 9;
   EXPECT_THROW(SpeculativeDecoder(*model, seq, o), Error);
   seq.set_delta_checkpoints(4);
-  model->evaluate(seq, std::vector<int32_t>{1, 2, 3, 4, 5, 6}, 0, false);  // longer than the slots
+  model->evaluate(seq, std::vector<int32_t>{1, 2, 3, 4, 5, 6}, 0, LogitsFor::LastToken);  // longer than the slots
   EXPECT_THROW(model->rollback(seq, 5), Error);
-  model->evaluate(seq, std::vector<int32_t>{7, 8, 9}, 6, true);
+  model->evaluate(seq, std::vector<int32_t>{7, 8, 9}, 6, LogitsFor::EveryToken);
   EXPECT_THROW(model->rollback(seq, 6), Error);  // before the call's first token
   EXPECT_THROW(model->rollback(seq, 10), Error);
   model->rollback(seq, 7);

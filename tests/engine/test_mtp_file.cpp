@@ -99,19 +99,21 @@ TEST(MtpFile, SplitPairEqualsCombinedBitForBit) {
   const std::vector<int32_t> prompt = prompt_of("tiny-mtp-f32");
   const int64_t N = static_cast<int64_t>(prompt.size()), n = combined->config().n_embd;
   Sequence a = combined->new_sequence(), b = pair->new_sequence();
-  EXPECT_TRUE(same_bits(combined->evaluate(a, prompt, 0, true), pair->evaluate(b, prompt, 0, true)));
+  EXPECT_TRUE(same_bits(combined->evaluate(a, prompt, 0, LogitsFor::EveryToken),
+                        pair->evaluate(b, prompt, 0, LogitsFor::EveryToken)));
   // MTP row p: token p with the trunk's hidden row p − 1 (zeros at p = 0).
   std::vector<float> rows(N * n, 0.0f);
   std::copy(a.hidden().begin(), a.hidden().end() - n, rows.begin() + n);
-  const auto la = combined->evaluate_mtp(a, prompt, rows, 0, true);
-  const auto lb = pair->evaluate_mtp(b, prompt, rows, 0, true);
+  const auto la = combined->evaluate_mtp(a, prompt, rows, 0, LogitsFor::EveryToken);
+  const auto lb = pair->evaluate_mtp(b, prompt, rows, 0, LogitsFor::EveryToken);
   EXPECT_TRUE(same_bits(la, lb));
   EXPECT_TRUE(same_bits(a.mtp_hidden(), b.mtp_hidden()));
   // A chained draft feeds the head's own row back.
   const int32_t next = test::argmax_row(la, combined->config().n_vocab);
   const std::vector<int32_t> one{next};
   const std::vector<float> chain_a(a.mtp_hidden().end() - n, a.mtp_hidden().end());
-  EXPECT_TRUE(same_bits(combined->evaluate_mtp(a, one, chain_a, N, false), pair->evaluate_mtp(b, one, chain_a, N, false)));
+  EXPECT_TRUE(same_bits(combined->evaluate_mtp(a, one, chain_a, N, LogitsFor::LastToken),
+                        pair->evaluate_mtp(b, one, chain_a, N, LogitsFor::LastToken)));
   EXPECT_NE(combined->fingerprint(), pair->fingerprint());  // snapshots of one do not restore into the other
 }
 

@@ -76,7 +76,7 @@ TEST(MtpSampling, FirstTwoTokensDistributedAsPlainSampling) {
 
   // Plain: p(x1) from the prompt's logits, p(x2 | x1) after evaluating x1.
   Sequence base = model->new_sequence();
-  const auto logits0 = model->evaluate(base, prompt, 0, false);
+  const auto logits0 = model->evaluate(base, prompt, 0, LogitsFor::LastToken);
   std::vector<float> first_logits(logits0.begin(), logits0.end());
   Sampler exact(params, V, V);
   const auto d1 = exact.distribution(first_logits);
@@ -86,7 +86,7 @@ TEST(MtpSampling, FirstTwoTokensDistributedAsPlainSampling) {
   for (const TokenProb& a : p1) {
     Sequence s = model->new_sequence();
     model->restore(s, after_prompt);
-    const auto l = model->evaluate(s, std::span<const int32_t>(&a.id, 1), s.n_past(), false);
+    const auto l = model->evaluate(s, std::span<const int32_t>(&a.id, 1), s.n_past(), LogitsFor::LastToken);
     for (const TokenProb& b : exact.distribution(l)) joint[int64_t{a.id} * V + b.id] = a.p * b.p;
   }
 
@@ -95,7 +95,7 @@ TEST(MtpSampling, FirstTwoTokensDistributedAsPlainSampling) {
   Sequence seq = model->new_sequence();
   {
     SpeculativeDecoder observer(*model, seq, {});
-    model->evaluate(seq, prompt, 0, false);
+    model->evaluate(seq, prompt, 0, LogitsFor::LastToken);
     observer.observe(prompt);
   }
   const std::vector<uint8_t> start = model->snapshot(seq);

@@ -29,8 +29,8 @@ void compare_floats(const float* a, const float* b, size_t n, StateDiff& d) {
 }
 
 StateDiff compare_states(const Sequence& spec, const Sequence& plain) {
-  const Sequence::Impl& a = spec.impl();
-  const Sequence::Impl& b = plain.impl();
+  const Sequence::Impl& a = sequence_state(spec);
+  const Sequence::Impl& b = sequence_state(plain);
   EXPECT_EQ(a.n_past, b.n_past);
   StateDiff d;
   for (size_t il = 0; il < a.kv.size(); ++il) {
@@ -67,8 +67,8 @@ TEST(MtpState, RollbackEqualsPlainDecodingOfTheSameTokens) {
   SpeculativeOptions o;
   o.draft_length = 3;
   SpeculativeDecoder decoder(*model, spec, o);
-  auto logits = model->evaluate(spec, prompt, 0, false);
-  model->evaluate(plain, prompt, 0, false);
+  auto logits = model->evaluate(spec, prompt, 0, LogitsFor::LastToken);
+  model->evaluate(plain, prompt, 0, LogitsFor::LastToken);
   decoder.observe(prompt);
   Sampler sampler(SamplingParams::greedy(), 512, 512);
   SamplerTarget target(sampler);
@@ -77,7 +77,7 @@ TEST(MtpState, RollbackEqualsPlainDecodingOfTheSameTokens) {
   std::vector<int32_t> tokens(prompt);
   std::vector<float> hidden_rows(plain.hidden().begin(), plain.hidden().end());
   const auto plain_step = [&](int32_t id) {
-    model->evaluate(plain, std::span<const int32_t>(&id, 1), plain.n_past(), false);
+    model->evaluate(plain, std::span<const int32_t>(&id, 1), plain.n_past(), LogitsFor::LastToken);
     tokens.push_back(id);
     hidden_rows.insert(hidden_rows.end(), plain.hidden().begin(), plain.hidden().end());
   };
@@ -114,9 +114,9 @@ TEST(MtpState, RollbackEqualsPlainDecodingOfTheSameTokens) {
   std::vector<float> shifted(N * n, 0.0f);
   std::copy(hidden_rows.begin(), hidden_rows.end() - n, shifted.begin() + n);
   Sequence reference = model->new_sequence();
-  model->evaluate_mtp(reference, tokens, shifted, 0, false);
-  const KvCache& got = spec.impl().mtp_kv;
-  const KvCache& want = reference.impl().mtp_kv;
+  model->evaluate_mtp(reference, tokens, shifted, 0, LogitsFor::LastToken);
+  const KvCache& got = sequence_state(spec).mtp_kv;
+  const KvCache& want = sequence_state(reference).mtp_kv;
   StateDiff mtp;
   const size_t values = static_cast<size_t>(N) * got.row_bytes / sizeof(float);
   compare_floats(reinterpret_cast<const float*>(got.k.data()), reinterpret_cast<const float*>(want.k.data()), values,
@@ -144,7 +144,7 @@ TEST(MtpState, KeepAfterAcceptedDraftsMatchesPlain) {
   SpeculativeOptions o;
   o.draft_length = 3;
   SpeculativeDecoder decoder(*model, spec, o);
-  auto logits = model->evaluate(spec, prompt, 0, false);
+  auto logits = model->evaluate(spec, prompt, 0, LogitsFor::LastToken);
   decoder.observe(prompt);
   Sampler sampler(SamplingParams::greedy(), 512, 512);
   SamplerTarget target(sampler);
@@ -157,13 +157,14 @@ TEST(MtpState, KeepAfterAcceptedDraftsMatchesPlain) {
       decoder.keep(2);  // tokens d1, d2 used; d2 is not evaluated in plain decoding
       history.push_back(s.tokens[0]);
       Sequence plain = model->new_sequence();
-      model->evaluate(plain, std::span<const int32_t>(history.data(), prompt.size()), 0, false);
+      model->evaluate(plain, std::span<const int32_t>(history.data(), prompt.size()), 0, LogitsFor::LastToken);
       for (size_t i = prompt.size(); i < history.size(); ++i)
-        model->evaluate(plain, std::span<const int32_t>(&history[i], 1), plain.n_past(), false);
+        model->evaluate(plain, std::span<const int32_t>(&history[i], 1), plain.n_past(), LogitsFor::LastToken);
       EXPECT_LE(compare_states(spec, plain).max_abs, 1e-5);
       // And decoding continues from there like plain decoding.
       const SpeculativeStep next = decoder.step(s.tokens[1], target);
-      const auto l = model->evaluate(plain, std::span<const int32_t>(&s.tokens[1], 1), plain.n_past(), false);
+      const auto l =
+          model->evaluate(plain, std::span<const int32_t>(&s.tokens[1], 1), plain.n_past(), LogitsFor::LastToken);
       EXPECT_EQ(next.tokens.front(), argmax_row(l, 512));
       return;
     }

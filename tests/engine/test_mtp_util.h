@@ -22,13 +22,13 @@ inline int32_t argmax_row(std::span<const float> logits, int64_t n_vocab) {
 inline std::vector<int32_t> plain_greedy(Model& model, std::span<const int32_t> prompt, int64_t n) {
   Sequence seq = model.new_sequence();
   const int64_t V = model.config().n_vocab;
-  auto logits = model.evaluate(seq, prompt, 0, false);
+  auto logits = model.evaluate(seq, prompt, 0, LogitsFor::LastToken);
   std::vector<int32_t> out;
   while (static_cast<int64_t>(out.size()) < n) {
     const int32_t id = argmax_row(logits, V);
     out.push_back(id);
     if (static_cast<int64_t>(out.size()) == n) break;
-    logits = model.evaluate(seq, std::span<const int32_t>(&id, 1), seq.n_past(), false);
+    logits = model.evaluate(seq, std::span<const int32_t>(&id, 1), seq.n_past(), LogitsFor::LastToken);
   }
   return out;
 }
@@ -43,7 +43,7 @@ inline std::vector<int32_t> speculative_greedy(Model& model, std::span<const int
   SpeculativeOptions o;
   o.draft_length = draft_length;
   SpeculativeDecoder decoder(model, seq, o);
-  auto logits = model.evaluate(seq, prompt, 0, false);
+  auto logits = model.evaluate(seq, prompt, 0, LogitsFor::LastToken);
   decoder.observe(prompt);
   Sampler sampler(SamplingParams::greedy(), V, V);
   sampler.reset(prompt);

@@ -31,9 +31,9 @@ std::vector<float> run_tokens(Model& m, const std::vector<int32_t>& tokens, size
   Sequence seq = m.new_sequence();
   std::vector<float> all;
   auto keep = [&](std::span<const float> logits) { all.insert(all.end(), logits.begin(), logits.end()); };
-  keep(m.evaluate(seq, std::span<const int32_t>(tokens.data(), n_prompt), 0, true));
+  keep(m.evaluate(seq, std::span<const int32_t>(tokens.data(), n_prompt), 0, LogitsFor::EveryToken));
   for (size_t i = 0; i < n_decode; ++i)
-    keep(m.evaluate(seq, std::span<const int32_t>(&tokens[n_prompt + i], 1), seq.n_past(), false));
+    keep(m.evaluate(seq, std::span<const int32_t>(&tokens[n_prompt + i], 1), seq.n_past(), LogitsFor::LastToken));
   return all;
 }
 
@@ -80,12 +80,12 @@ TEST(OpProfiler, CountsOneDecodeStepAsTheModelStructureImplies) {
     auto model = load_on(f, std::move(owned));
     const ModelConfig& c = model->config();
     Sequence seq = model->new_sequence();
-    model->evaluate(seq, std::span<const int32_t>(f.tokens.data(), 3), 0, false);
+    model->evaluate(seq, std::span<const int32_t>(f.tokens.data(), 3), 0, LogitsFor::LastToken);
     EXPECT_TRUE(profiler.report().rows.empty()) << "nothing is recorded while disabled";
 
     profiler.set_enabled(true);
     const auto t0 = std::chrono::steady_clock::now();
-    model->evaluate(seq, std::span<const int32_t>(&f.tokens[3], 1), 3, false);
+    model->evaluate(seq, std::span<const int32_t>(&f.tokens[3], 1), 3, LogitsFor::LastToken);
     const double wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     profiler.set_enabled(false);
     const OpProfile p = profiler.report();
@@ -144,7 +144,7 @@ TEST(OpProfiler, ScalesMatmulBytesWithTheWeight) {
   auto model = load_on(f, std::move(owned));
   Sequence seq = model->new_sequence();
   profiler.set_enabled(true);
-  model->evaluate(seq, std::span<const int32_t>(f.tokens.data(), 1), 0, false);
+  model->evaluate(seq, std::span<const int32_t>(f.tokens.data(), 1), 0, LogitsFor::LastToken);
   const OpProfile p = profiler.report();
   // The LM head: output.weight, or the tied embedding.
   const GgufTensorInfo* head = f.file.find_tensor("output.weight");
@@ -263,11 +263,11 @@ TEST(OpProfiler, DeviceTimersAreReadOnlyAtReport) {
   EXPECT_TRUE(profiler.device_timing());
   auto model = load_on(f, std::move(owned));
   Sequence seq = model->new_sequence();
-  model->evaluate(seq, std::span<const int32_t>(f.tokens.data(), 2), 0, false);
+  model->evaluate(seq, std::span<const int32_t>(f.tokens.data(), 2), 0, LogitsFor::LastToken);
   EXPECT_EQ(clock.started, 0) << "timers only run while enabled";
 
   profiler.set_enabled(true);
-  model->evaluate(seq, std::span<const int32_t>(&f.tokens[2], 1), 2, false);
+  model->evaluate(seq, std::span<const int32_t>(&f.tokens[2], 1), 2, LogitsFor::LastToken);
   profiler.set_enabled(false);
   EXPECT_GT(clock.started, 0);
   EXPECT_EQ(clock.started, clock.stopped);

@@ -56,13 +56,13 @@ std::vector<int32_t> whole_row_decoding(Model& model, const Tokenizer& tokenizer
   const auto V = static_cast<int32_t>(model.config().n_vocab);
   Sampler sampler(params, V, std::min<int32_t>(tokenizer.vocab_size(), V));
   sampler.reset(prompt);
-  std::span<const float> logits = model.evaluate(seq, prompt, 0, false);
+  std::span<const float> logits = model.evaluate(seq, prompt, 0, LogitsFor::LastToken);
   std::vector<int32_t> out;
   while (static_cast<int64_t>(out.size()) < kGenerated) {
     const int32_t id = sampler.sample(logits);
     sampler.accept(id);
     out.push_back(id);
-    logits = model.evaluate(seq, std::span<const int32_t>(&id, 1), seq.n_past(), false);
+    logits = model.evaluate(seq, std::span<const int32_t>(&id, 1), seq.n_past(), LogitsFor::LastToken);
   }
   return out;
 }
@@ -131,7 +131,7 @@ std::vector<int32_t> speculative_decoding(Model& model, std::span<const int32_t>
   SpeculativeOptions o;
   o.draft_length = 3;
   SpeculativeDecoder decoder(model, seq, o);
-  model.evaluate_lazy(seq, prompt, 0, false);
+  model.evaluate_lazy(seq, prompt, 0, LogitsFor::LastToken);
   decoder.observe(prompt);
   Sampler sampler(params, V, V);
   sampler.reset(prompt);
@@ -177,7 +177,7 @@ TEST(CandidateDecodingTraffic, ADecodeStepNoLongerDownloadsTheLogitsRow) {
     Sampler sampler(p.params, static_cast<int32_t>(V), static_cast<int32_t>(V));
     sampler.reset(prompt);
     SequenceLogits logits(*m.dev, seq, LogitRows::Trunk);
-    m.dev->evaluate_lazy(seq, prompt, 0, false);
+    m.dev->evaluate_lazy(seq, prompt, 0, LogitsFor::LastToken);
     logits.refresh(1);
     int32_t id = sampler.sample(logits);
     sampler.accept(id);
@@ -186,20 +186,21 @@ TEST(CandidateDecodingTraffic, ADecodeStepNoLongerDownloadsTheLogitsRow) {
       return c.download_bytes + c.candidate_bytes;
     };
     for (int warm = 0; warm < 2; ++warm) {  // buffers sized once
-      m.dev->evaluate_lazy(seq, std::span<const int32_t>(&id, 1), seq.n_past(), false);
+      m.dev->evaluate_lazy(seq, std::span<const int32_t>(&id, 1), seq.n_past(), LogitsFor::LastToken);
       logits.refresh(1);
       sampler.accept(id = sampler.sample(logits));
     }
 
     // Before: the step hands its row to the host (Model::evaluate) and the sampler reads it whole.
     m.device->reset_counters();
-    const std::span<const float> row = m.dev->evaluate(seq, std::span<const int32_t>(&id, 1), seq.n_past(), false);
+    const std::span<const float> row =
+        m.dev->evaluate(seq, std::span<const int32_t>(&id, 1), seq.n_past(), LogitsFor::LastToken);
     sampler.accept(id = sampler.sample(row));
     const uint64_t whole_row_bytes = moved_down(), whole_row_up = m.device->counters().upload_bytes;
 
     // Now: the logits stay on the device, the sampler gets its candidates.
     m.device->reset_counters();
-    m.dev->evaluate_lazy(seq, std::span<const int32_t>(&id, 1), seq.n_past(), false);
+    m.dev->evaluate_lazy(seq, std::span<const int32_t>(&id, 1), seq.n_past(), LogitsFor::LastToken);
     logits.refresh(1);
     sampler.accept(id = sampler.sample(logits));
     const auto c = m.device->counters();

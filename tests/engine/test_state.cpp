@@ -103,16 +103,16 @@ class KvPrecision : public ::testing::TestWithParam<std::string> {
     Run r;
     Sequence seq = model->new_sequence();
     EXPECT_EQ(seq.kv_type(), kv);
-    auto l = model->evaluate(seq, fx->tokens, 0, true);
+    auto l = model->evaluate(seq, fx->tokens, 0, LogitsFor::EveryToken);
     r.batch.assign(l.begin(), l.end());
     const int64_t n = model->config().n_embd, N = static_cast<int64_t>(fx->tokens.size());
     std::vector<float> h_in(N * n, 0.0f);
     std::copy(seq.hidden().begin(), seq.hidden().end() - n, h_in.begin() + n);
-    auto m = model->evaluate_mtp(seq, fx->tokens, h_in, 0, true);
+    auto m = model->evaluate_mtp(seq, fx->tokens, h_in, 0, LogitsFor::EveryToken);
     r.mtp.assign(m.begin(), m.end());
     seq.reset();
     for (size_t t = 0; t < fx->tokens.size(); ++t) {
-      auto s = model->evaluate(seq, std::span(fx->tokens).subspan(t, 1), t, false);
+      auto s = model->evaluate(seq, std::span(fx->tokens).subspan(t, 1), t, LogitsFor::LastToken);
       r.steps.insert(r.steps.end(), s.begin(), s.end());
     }
     return r;

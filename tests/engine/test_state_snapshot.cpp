@@ -48,10 +48,10 @@ class Decoder {
       // The previous hidden row: the last row of the last evaluate (restored by restore()).
       std::vector<float> prev(n, 0.0f);
       if (t > 0) std::copy(seq_.hidden().end() - n, seq_.hidden().end(), prev.begin());
-      auto l = model_.evaluate(seq_, std::span(tokens_).subspan(t, 1), t, false);
+      auto l = model_.evaluate(seq_, std::span(tokens_).subspan(t, 1), t, LogitsFor::LastToken);
       out.logits.emplace_back(l.begin(), l.end());
       if (mtp) {
-        auto m = model_.evaluate_mtp(seq_, std::span(tokens_).subspan(t, 1), prev, t, false);
+        auto m = model_.evaluate_mtp(seq_, std::span(tokens_).subspan(t, 1), prev, t, LogitsFor::LastToken);
         out.mtp.emplace_back(m.begin(), m.end());
       }
     }
@@ -150,7 +150,7 @@ TEST(Snapshot, SizeGrowsWithThePositionNotTheContext) {
   model->restore(seq, snap0);
   EXPECT_EQ(seq.n_past(), 0);
   EXPECT_TRUE(seq.logits().empty());
-  auto l = model->evaluate(seq, fx.tokens, 0, true);
+  auto l = model->evaluate(seq, fx.tokens, 0, LogitsFor::EveryToken);
   EXPECT_LE(max_abs(l, fx.ref("logits")), kLogitTol);
 }
 
@@ -162,14 +162,14 @@ class SnapshotRefusal : public ::testing::Test {
     fx = std::make_unique<TinyFixture>("tiny-f32");
     model = fx->load();
     Sequence seq = model->new_sequence();
-    model->evaluate(seq, std::span(fx->tokens).subspan(0, 20), 0, false);
+    model->evaluate(seq, std::span(fx->tokens).subspan(0, 20), 0, LogitsFor::LastToken);
     snap = model->snapshot(seq);
   }
   // Restores `bytes` into a sequence at position 5 of another token run; expects `code` with
   // `phrase` in the message, and the sequence unchanged afterwards.
   void expect_refused(Model& m, std::span<const uint8_t> bytes, SnapshotErrorCode code, const std::string& phrase) {
     Sequence target = m.new_sequence();
-    m.evaluate(target, std::span(fx->tokens).subspan(0, 5), 0, false);
+    m.evaluate(target, std::span(fx->tokens).subspan(0, 5), 0, LogitsFor::LastToken);
     try {
       m.restore(target, bytes);
       ADD_FAILURE() << "restore accepted a snapshot that should fail with '" << phrase << "'";
@@ -182,10 +182,10 @@ class SnapshotRefusal : public ::testing::Test {
     // Untouched: it continues exactly like a sequence that never saw the restore.
     EXPECT_EQ(target.n_past(), 5);
     Sequence clean = m.new_sequence();
-    m.evaluate(clean, std::span(fx->tokens).subspan(0, 5), 0, false);
-    auto want = m.evaluate(clean, std::span(fx->tokens).subspan(5, 3), 5, true);
+    m.evaluate(clean, std::span(fx->tokens).subspan(0, 5), 0, LogitsFor::LastToken);
+    auto want = m.evaluate(clean, std::span(fx->tokens).subspan(5, 3), 5, LogitsFor::EveryToken);
     const std::vector<float> w(want.begin(), want.end());
-    auto got = m.evaluate(target, std::span(fx->tokens).subspan(5, 3), 5, true);
+    auto got = m.evaluate(target, std::span(fx->tokens).subspan(5, 3), 5, LogitsFor::EveryToken);
     EXPECT_TRUE(bit_identical({got.begin(), got.end()}, w));
   }
   std::vector<uint8_t> patched(size_t at, uint8_t xor_mask) const {
@@ -254,7 +254,7 @@ TEST_F(SnapshotRefusal, ContextTooSmallButLargerIsFine) {
   auto large_model = Model::load(fx->file, large);
   Sequence seq = large_model->new_sequence();
   large_model->restore(seq, snap);
-  auto l = large_model->evaluate(seq, std::span(fx->tokens).subspan(20, 44), 20, true);
+  auto l = large_model->evaluate(seq, std::span(fx->tokens).subspan(20, 44), 20, LogitsFor::EveryToken);
   const auto ref = fx->ref("logits");
   EXPECT_LE(max_abs(l, std::span(ref).subspan(20 * 512)), kLogitTol);
 }

@@ -43,6 +43,7 @@
 #include "peregrine/chat_template.h"
 #include "peregrine/generation_stats.h"
 #include "peregrine/model.h"
+#include "peregrine/mtp_limits.h"
 #include "peregrine/sampler.h"
 
 namespace peregrine {
@@ -97,7 +98,6 @@ struct MtpSetting {
   static MtpSetting fixed(int k) { return {Mode::Fixed, k}; }
   bool operator==(const MtpSetting&) const = default;
 };
-inline constexpr int kMaxMtpDraftLength = 8;
 // "auto", "off", "1".."8" (what `--mtp` takes); nullopt for anything else.
 std::optional<MtpSetting> parse_mtp_setting(std::string_view text);
 std::string mtp_setting_name(const MtpSetting& setting);  // "auto", "off", "3"

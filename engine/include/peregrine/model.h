@@ -27,9 +27,10 @@ class GgufFile;
 // recurrent form for one token (decode). The other two force one form (tests compare them).
 enum class DeltaRuleMode { Auto, Recurrent, Chunked };
 
-// How MoE layers run their routed experts. Auto: steps of up to 9 tokens (decode, MTP verify,
-// drafts) keep the routing in backend memory (no host round trip per layer), longer steps group
-// the tokens per expert on the host. Grouped: always the host-grouped path (tests compare them).
+// How MoE layers run their routed experts. Auto: steps of up to kMaxVerifyTokens tokens (decode,
+// MTP verify, drafts; mtp_limits.h) keep the routing in backend memory (no host round trip per
+// layer), longer steps group the tokens per expert on the host. Grouped: always the host-grouped
+// path (tests compare them).
 enum class MoeRoutingMode { Auto, Grouped };
 
 struct ModelOptions {
@@ -81,6 +82,10 @@ enum class SnapshotErrorCode {
 // (evaluate_mtp).
 enum class LogitRows { Trunk, Mtp };
 
+// Which tokens of an evaluate / evaluate_mtp call get a logits row: the last one only (prefill,
+// decoding, drafting) or every one (verifying drafts, scoring a text).
+enum class LogitsFor { LastToken, EveryToken };
+
 // Progress of Model::load while it moves the weights into backend memory: bytes placed so far
 // and the bytes to place in all. Called with (0, total) before the first tensor, after every
 // tensor, and with (total, total) at the end; a host backend (nothing to copy) gets only the two
@@ -131,17 +136,6 @@ class Sequence {
   std::span<const float> mtp_logits() const;
   std::span<const float> mtp_hidden() const;
 
-  // Diagnosis: when enabled, evaluate records the residual stream entering each trunk layer,
-  // [n_layer][n_tokens][n_embd] for the tokens of the last call.
-  void set_capture_layer_inputs(bool on);
-  std::span<const float> layer_inputs() const;
-
-  // Diagnosis: when enabled, evaluate / evaluate_mtp record each MoE layer's routing for the
-  // tokens of the last call: per token the selected experts (best first), their renormalised
-  // weights, and the shared expert's gate sigmoid(ffn_gate_inp_shexp·h). Layer n_layer is the
-  // MTP block. Empty for dense models.
-  void set_capture_routing(bool on);
-
   // Speculative decoding (docs/mtp.md): with a capacity of n > 0 tokens, every Model::evaluate of
   // at most n tokens (and at most max_batch) keeps each delta-net layer's conv and recurrent
   // state after every token of the call — running the delta rule in its recurrent form, token by
@@ -149,21 +143,14 @@ class Sequence {
   // return to any position of that call. Allocates n × (conv + recurrent state) once; 0 frees.
   void set_delta_checkpoints(int64_t max_tokens);
   int64_t delta_checkpoints() const;  // the capacity
-  std::span<const int32_t> routing_experts(int64_t layer) const;  // [n_tokens][n_expert_used]
-  std::span<const float> routing_weights(int64_t layer) const;    // [n_tokens][n_expert_used]
-  std::span<const float> shared_expert_gates(int64_t layer) const;  // [n_tokens]
-  // The MoE FFN's input rows (after post_attention_norm) and its output rows (shared plus routed
-  // experts, before the residual add), [n_tokens][n_embd] each; tests check them against a
-  // reference implementation.
-  std::span<const float> moe_ffn_inputs(int64_t layer) const;
-  std::span<const float> moe_ffn_outputs(int64_t layer) const;
 
-  struct Impl;
-  Impl& impl() { return *impl_; }
-  const Impl& impl() const { return *impl_; }
+  struct Impl;  // the state itself (model/qwen35_state.h)
 
  private:
   friend class Model;
+  // The model's code and the tests reach the state through these (model/qwen35_state.h).
+  friend Impl& sequence_state(Sequence& seq);
+  friend const Impl& sequence_state(const Sequence& seq);
   explicit Sequence(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
@@ -192,14 +179,14 @@ class Model {
 
   // Runs the trunk over `tokens` at positions [start, start + n). `start` must equal
   // seq.n_past() (the delta-net state only moves forward). Returns the logits of every token
-  // ([n][n_vocab]) or only of the last one. The final hidden rows are in seq.hidden().
-  std::span<const float> evaluate(Sequence& seq, std::span<const int32_t> tokens, int64_t start,
-                                  bool want_all_logits);
+  // ([n][n_vocab]) or only of the last one ([1][n_vocab]), as `logits` says. The final hidden
+  // rows of every token are in seq.hidden().
+  std::span<const float> evaluate(Sequence& seq, std::span<const int32_t> tokens, int64_t start, LogitsFor logits);
 
   // evaluate without handing the logits to the host: on a device backend they stay in backend
   // memory, where top_logits reads candidates from them, and seq.logits() downloads them only
   // when asked (a host backend writes them to the host as evaluate does). Decoding uses this.
-  void evaluate_lazy(Sequence& seq, std::span<const int32_t> tokens, int64_t start, bool want_all_logits);
+  void evaluate_lazy(Sequence& seq, std::span<const int32_t> tokens, int64_t start, LogitsFor logits);
 
   // Runs the MTP (NextN) head: row i takes tokens[i] and hidden_rows[i] (the trunk's hidden row
   // of the previous position, or the head's own mtp_hidden row when chaining drafts; zeros at
@@ -207,11 +194,10 @@ class Model {
   // head's KV cache from there). Returns logits like evaluate; seq.mtp_hidden() has the rows.
   // hidden_rows may be seq.mtp_hidden() itself (chaining a draft).
   std::span<const float> evaluate_mtp(Sequence& seq, std::span<const int32_t> tokens,
-                                      std::span<const float> hidden_rows, int64_t start,
-                                      bool want_all_logits);
+                                      std::span<const float> hidden_rows, int64_t start, LogitsFor logits);
   // evaluate_mtp with the logits left where they are (as evaluate_lazy).
   void evaluate_mtp_lazy(Sequence& seq, std::span<const int32_t> tokens, std::span<const float> hidden_rows,
-                         int64_t start, bool want_all_logits);
+                         int64_t start, LogitsFor logits);
 
   // Candidates for sampling without the whole rows: for each of the rows [first_row, first_row +
   // n_rows) of the last evaluate (LogitRows::Trunk) or evaluate_mtp (Mtp), with `penalties`

@@ -13,23 +13,22 @@
 #include <vector>
 
 #include "peregrine/model.h"
+#include "peregrine/mtp_limits.h"
 #include "peregrine/sampler.h"
 #include "peregrine/sequence_logits.h"
 
 namespace peregrine {
 
-inline constexpr int kMaxDraftLength = 8;
-
 struct SpeculativeOptions {
-  int draft_length = 0;  // fixed k in 1..8; 0 = adaptive (chooses 0..8 per step)
+  int draft_length = 0;  // fixed k in 1..kMaxMtpDraftLength; 0 = adaptive (chooses 0..kMaxMtpDraftLength per step)
 };
 
 struct SpeculativeStats {
   int64_t steps = 0;                 // verify steps (plain steps included)
   int64_t drafted = 0;               // draft tokens proposed
   int64_t accepted = 0;              // draft tokens accepted
-  std::array<int64_t, kMaxDraftLength> drafted_at{};   // drafts proposed at position i (0-based)
-  std::array<int64_t, kMaxDraftLength> accepted_at{};  // drafts accepted at position i
+  std::array<int64_t, kMaxMtpDraftLength> drafted_at{};   // drafts proposed at position i (0-based)
+  std::array<int64_t, kMaxMtpDraftLength> accepted_at{};  // drafts accepted at position i
   double draft_ms = 0, verify_ms = 0, sample_ms = 0;    // MTP head / trunk / acceptance+sampling
   // Accepted drafts per step that drafted (the mean accepted length).
   double mean_accepted() const;
@@ -141,7 +140,7 @@ class SpeculativeDecoder {
   int step_evaluated_ = 0;   // tokens of the last step that were evaluated (1 + accepted)
 
   // Adaptive k: per-position acceptance estimates and measured costs.
-  std::array<double, kMaxDraftLength> accept_rate_{};
+  std::array<double, kMaxMtpDraftLength> accept_rate_{};
   double draft_cost_ms_ = 0;                 // one chained head step
   // Verify pass of k + 1 positions ≈ verify_base_ms_ + verify_per_draft_ms_ · k, both updated by
   // every step (so one noisy measurement cannot stick to a length that is no longer chosen).

@@ -4,6 +4,8 @@
 #include <array>
 #include <cctype>
 
+#include "peregrine/q8_0_block.h"
+
 namespace peregrine {
 namespace {
 
@@ -15,7 +17,7 @@ constexpr std::array<TensorTypeInfo, 32> kTypes{{
     {TensorType::Q4_1, "q4_1", 32, 20, true},
     {TensorType::Q5_0, "q5_0", 32, 22, true},
     {TensorType::Q5_1, "q5_1", 32, 24, true},
-    {TensorType::Q8_0, "q8_0", 32, 34, true},
+    {TensorType::Q8_0, "q8_0", kQ8_0BlockValues, kQ8_0BlockBytes, true},
     {TensorType::Q8_1, "q8_1", 32, 36, false},
     {TensorType::Q2_K, "q2_K", 256, 84, true},
     {TensorType::Q3_K, "q3_K", 256, 110, true},

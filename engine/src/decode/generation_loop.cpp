@@ -153,7 +153,7 @@ bool GenerationLoop::prefill(std::span<const int32_t> prompt, int64_t from, Toke
     if (callbacks.cancelled && callbacks.cancelled()) return false;
     const int64_t n = std::min<int64_t>(step, static_cast<int64_t>(prompt.size()) - i);
     const auto chunk = prompt.subspan(static_cast<size_t>(i), static_cast<size_t>(n));
-    model_.evaluate_lazy(sequence_, chunk, sequence_.n_past(), false);
+    model_.evaluate_lazy(sequence_, chunk, sequence_.n_past(), LogitsFor::LastToken);
     logits.refresh(1);
     tokens.observe_prompt(chunk);
     history_.insert(history_.end(), chunk.begin(), chunk.end());

@@ -34,9 +34,9 @@ SpeculativeDecoder::SpeculativeDecoder(Model& model, Sequence& sequence, const S
   const ModelConfig& c = model.config();
   n_embd_ = c.n_embd;
   n_vocab_ = c.n_vocab;
-  if (options.draft_length < 0 || options.draft_length > kMaxDraftLength)
+  if (options.draft_length < 0 || options.draft_length > kMaxMtpDraftLength)
     throw Error(fmt::format("speculative: draft length {} outside 0 (adaptive) .. {}", options.draft_length,
-                            kMaxDraftLength));
+                            kMaxMtpDraftLength));
   auto log = log::get("mtp");
   active_ = c.has_mtp();
   if (!active_) log->debug("the model has no MTP (nextn) block: plain decoding steps");
@@ -54,10 +54,10 @@ SpeculativeDecoder::SpeculativeDecoder(Model& model, Sequence& sequence, const S
     }
   }
   if (active_) {
-    seq_.set_delta_checkpoints(kMaxDraftLength + 1);
-    drafts_.reserve(kMaxDraftLength);
-    batch_.reserve(kMaxDraftLength + 1);
-    q_.resize(kMaxDraftLength);
+    seq_.set_delta_checkpoints(kMaxVerifyTokens);
+    drafts_.reserve(kMaxMtpDraftLength);
+    batch_.reserve(kMaxVerifyTokens);
+    q_.resize(kMaxMtpDraftLength);
     for (auto& q : q_) q.reserve(64);
     residual_.assign(n_vocab_, 0.0);
     accept_rate_.fill(0.6);  // optimistic start so every position gets tried
@@ -94,7 +94,7 @@ void SpeculativeDecoder::flush_mtp(int32_t last) {
     pending_hidden_.insert(pending_hidden_.end(), h_last_.begin(), h_last_.end());
   }
   if (pending_tokens_.empty()) return;
-  model_.evaluate_mtp_lazy(seq_, pending_tokens_, pending_hidden_, mtp_fill_, false);
+  model_.evaluate_mtp_lazy(seq_, pending_tokens_, pending_hidden_, mtp_fill_, LogitsFor::LastToken);
   mtp_rows_.refresh(1);
   mtp_fill_ += static_cast<int64_t>(pending_tokens_.size());
   pending_tokens_.clear();
@@ -114,7 +114,8 @@ int SpeculativeDecoder::draft(int32_t last, int k, TargetDistribution& target,
       // pending rows) is the next input.
       const std::span<const float> prev = seq_.mtp_hidden().last(static_cast<size_t>(n_embd_));
       chain_hidden_.assign(prev.begin(), prev.end());
-      model_.evaluate_mtp_lazy(seq_, std::span<const int32_t>(&drafts_.back(), 1), chain_hidden_, P + i, false);
+      model_.evaluate_mtp_lazy(seq_, std::span<const int32_t>(&drafts_.back(), 1), chain_hidden_, P + i,
+                               LogitsFor::LastToken);
       mtp_rows_.refresh(1);
     }
     const auto q = target.distribution(mtp_rows_);
@@ -157,7 +158,7 @@ SpeculativeStep SpeculativeDecoder::step(int32_t last, TargetDistribution& targe
   const Clock::time_point t_verify = Clock::now();
   batch_.assign(1, last);
   batch_.insert(batch_.end(), drafts_.begin(), drafts_.begin() + k);
-  model_.evaluate_lazy(seq_, batch_, P, k > 0);
+  model_.evaluate_lazy(seq_, batch_, P, k > 0 ? LogitsFor::EveryToken : LogitsFor::LastToken);
   trunk_rows_.refresh(k > 0 ? k + 1 : 1);
   const double verify_ms = ms_since(t_verify);
 

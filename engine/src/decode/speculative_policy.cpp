@@ -30,11 +30,11 @@ double SpeculativeStats::mean_accepted() const {
 SamplerTarget::SamplerTarget(Sampler& sampler)
     : sampler_(sampler), rng_(sampler.params().seed ^ 0x9e3779b97f4a7c15ull) {}
 
-int best_draft_length(const std::array<double, kMaxDraftLength>& accept_rates, double draft_cost,
-                      const std::array<double, kMaxDraftLength + 1>& verify_costs) {
+int best_draft_length(const std::array<double, kMaxMtpDraftLength>& accept_rates, double draft_cost,
+                      const std::array<double, kMaxVerifyTokens>& verify_costs) {
   int best = 0;
   double best_rate = 0, expected = 1, reach = 1;
-  for (int k = 0; k <= kMaxDraftLength; ++k) {
+  for (int k = 0; k <= kMaxMtpDraftLength; ++k) {
     if (k > 0) {
       reach *= accept_rates[k - 1];
       expected += reach;
@@ -71,12 +71,12 @@ void SpeculativeDecoder::update_costs(int k, int accepted, double draft_ms, doub
     verify_base_ms_ = ema(verify_base_ms_, std::max(1e-6, verify_ms - verify_per_draft_ms_ * k), kCostWeight);
   }
 
-  std::array<double, kMaxDraftLength + 1> verify{};
-  for (int j = 0; j <= kMaxDraftLength; ++j) verify[j] = verify_cost(j);
+  std::array<double, kMaxVerifyTokens> verify{};
+  for (int j = 0; j <= kMaxMtpDraftLength; ++j) verify[j] = verify_cost(j);
   int best = best_draft_length(accept_rate_, draft_cost_ms_ > 0 ? draft_cost_ms_ : 0.1 * verify[0], verify);
   if (++steps_since_probe_ >= kProbeEvery) {
     steps_since_probe_ = 0;
-    best = std::min(best + 1, kMaxDraftLength);
+    best = std::min(best + 1, kMaxMtpDraftLength);
   }
   next_k_ = best;
 }

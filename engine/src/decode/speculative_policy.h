@@ -11,7 +11,7 @@ namespace peregrine {
 // head step; verify_costs[k]: a trunk pass over k + 1 positions. Returns the k in 0..8 that
 // maximises E(k) / (k·draft_cost + verify_costs[k]) with E(k) = 1 + Σ_{i<k} Π_{j≤i} rate_j
 // (ties: the smaller k).
-int best_draft_length(const std::array<double, kMaxDraftLength>& accept_rates, double draft_cost,
-                      const std::array<double, kMaxDraftLength + 1>& verify_costs);
+int best_draft_length(const std::array<double, kMaxMtpDraftLength>& accept_rates, double draft_cost,
+                      const std::array<double, kMaxVerifyTokens>& verify_costs);
 
 }  // namespace peregrine

@@ -20,7 +20,7 @@ class PlainTokens final : public TokenSource {
   int64_t position() const override { return p_.sequence.n_past(); }
 
   bool advance(int32_t id) override {
-    p_.model.evaluate_lazy(p_.sequence, std::span<const int32_t>(&id, 1), p_.sequence.n_past(), false);
+    p_.model.evaluate_lazy(p_.sequence, std::span<const int32_t>(&id, 1), p_.sequence.n_past(), LogitsFor::LastToken);
     p_.logits.refresh(1);
     p_.history.push_back(id);
     return true;

@@ -6,6 +6,7 @@
 
 #include "format/quant_kernels.h"
 #include "peregrine/error.h"
+#include "peregrine/q8_0_block.h"
 #include "peregrine/quant.h"
 
 namespace peregrine::quant {
@@ -27,7 +28,7 @@ constexpr std::array<Kernels, 16> kKernels{{
     {TensorType::Q4_1, 32, 20, kernels::dequantize_q4_1, kernels::quantize_q4_1},
     {TensorType::Q5_0, 32, 22, kernels::dequantize_q5_0, kernels::quantize_q5_0},
     {TensorType::Q5_1, 32, 24, kernels::dequantize_q5_1, kernels::quantize_q5_1},
-    {TensorType::Q8_0, 32, 34, kernels::dequantize_q8_0, kernels::quantize_q8_0},
+    {TensorType::Q8_0, kQ8_0BlockValues, kQ8_0BlockBytes, kernels::dequantize_q8_0, kernels::quantize_q8_0},
     {TensorType::Q2_K, 256, 84, kernels::dequantize_q2_k, kernels::quantize_q2_k},
     {TensorType::Q3_K, 256, 110, kernels::dequantize_q3_k, kernels::quantize_q3_k},
     {TensorType::Q4_K, 256, 144, kernels::dequantize_q4_k, kernels::quantize_q4_k},

@@ -19,6 +19,7 @@
 #include "format/quant_kernels.h"
 #include "format/quant_search.h"
 #include "format/quant_search_groups.h"
+#include "peregrine/q8_0_block.h"
 #include "peregrine/quant.h"
 
 namespace peregrine::quant::kernels {
@@ -30,9 +31,9 @@ struct BlockQ4_0 { uint8_t d[2]; uint8_t qs[16]; };
 struct BlockQ4_1 { uint8_t d[2]; uint8_t m[2]; uint8_t qs[16]; };
 struct BlockQ5_0 { uint8_t d[2]; uint8_t qh[4]; uint8_t qs[16]; };
 struct BlockQ5_1 { uint8_t d[2]; uint8_t m[2]; uint8_t qh[4]; uint8_t qs[16]; };
-struct BlockQ8_0 { uint8_t d[2]; int8_t qs[32]; };
+struct BlockQ8_0 { uint8_t d[2]; int8_t qs[kQ8_0BlockValues]; };
 static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22);
-static_assert(sizeof(BlockQ5_1) == 24 && sizeof(BlockQ8_0) == 34);
+static_assert(sizeof(BlockQ5_1) == 24 && sizeof(BlockQ8_0) == kQ8_0BlockBytes && kQ8_0BlockValues == kBlock);
 
 float half_at(const uint8_t* p) { return fp16_to_fp32(load_u16(p)); }
 void set_half(uint8_t* p, float v) { store_u16(p, fp32_to_fp16(v)); }

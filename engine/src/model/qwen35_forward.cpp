@@ -96,23 +96,22 @@ void Qwen35Forward::set_positions(int64_t start, int64_t T) {
 
 void Qwen35Forward::trunk_step(Sequence::Impl& seq, std::span<const int32_t> tokens, int64_t start,
                                const StepOutputs& out) {
-  const int64_t T = static_cast<int64_t>(tokens.size()), n = c_.n_embd;
+  const int64_t T = static_cast<int64_t>(tokens.size());
   set_positions(start, T);
   record_checkpoints_ = seq.record_checkpoints;
+  observer_ = seq.observer ? &seq.observer : nullptr;
   embed(w_.token_embd, tokens, x_.data());  // no scaling
   for (int64_t il = 0; il < c_.n_layer; ++il) {
-    if (out.layer_inputs) be_.download(out.layer_inputs + il * out.layer_stride, x_.data(), T * n * sizeof(float));
     const LayerWeights& L = w_.layers[il];
     const bool recurrent = L.kind == LayerKind::DeltaNet;
-    decoder_layer(L, recurrent ? nullptr : &seq.kv[il], recurrent ? &seq.delta[il] : nullptr,
-                  seq.capture_routing ? &seq.routing[il] : nullptr, T);
+    decoder_layer(L, il, recurrent ? nullptr : &seq.kv[il], recurrent ? &seq.delta[il] : nullptr, T);
   }
   finish(w_.output_norm, w_.output, T, out);
 }
 
-void Qwen35Forward::decoder_layer(const LayerWeights& L, KvCache* kv, DeltaNetState* delta, RoutingCapture* routing,
-                                  int64_t T) {
+void Qwen35Forward::decoder_layer(const LayerWeights& L, int64_t il, KvCache* kv, DeltaNetState* delta, int64_t T) {
   const int64_t n = c_.n_embd;
+  show(tensor_name::kLayerInput, il, x_.data(), T, n);
   be_.rmsnorm(x_.data(), L.attn_norm.data(), normed_.data(), T, n, c_.rms_eps);
   if (L.kind == LayerKind::DeltaNet)
     delta_net_mixer(L.delta, *delta, normed_.data(), mix_.data(), T);
@@ -123,7 +122,7 @@ void Qwen35Forward::decoder_layer(const LayerWeights& L, KvCache* kv, DeltaNetSt
   // "post_attention_norm" is the norm in front of the FFN; nothing normalises the mixer output.
   be_.rmsnorm(x_.data(), L.post_attention_norm.data(), normed_.data(), T, n, c_.rms_eps);
   if (L.ffn.moe)
-    moe_ffn(L.ffn, normed_.data(), mix_.data(), routing, T);
+    moe_ffn(L.ffn, il, normed_.data(), mix_.data(), T);
   else
     swiglu_ffn(L.ffn.gate, L.ffn.up, L.ffn.down, normed_.data(), mix_.data(), T);
   be_.add(x_.data(), mix_.data(), T * n);
@@ -262,8 +261,9 @@ void Qwen35Forward::swiglu_ffn(const WeightView& gate, const WeightView& up, con
   be_.matmul(down, ff_act_.data(), out, T);
 }
 
-void Qwen35Forward::moe_ffn(const FfnWeights& w, const float* in, float* out, RoutingCapture* routing, int64_t T) {
+void Qwen35Forward::moe_ffn(const FfnWeights& w, int64_t il, const float* in, float* out, int64_t T) {
   const int64_t n = c_.n_embd;
+  show(tensor_name::kMoeInput, il, in, T, n);
 
   // Router logits; the routing itself (softmax over all experts, top-k, renormalised to sum to 1,
   // no further scale) is the first step of either expert path.
@@ -271,20 +271,15 @@ void Qwen35Forward::moe_ffn(const FfnWeights& w, const float* in, float* out, Ro
 
   // Shared expert, scaled by its own sigmoid gate: out = sigmoid(g·h) · down(silu(gate·h) ⊙ up·h).
   swiglu_ffn(w.shexp_gate, w.shexp_up, w.shexp_down, in, out, T);
-  be_.matmul(w.shexp_gate_inp, in, shexp_gate_.data(), T);
+  be_.matmul(w.shexp_gate_inp, in, shexp_gate_.data(), T);  // [T][1]
+  show(tensor_name::kSharedExpertGate, il, shexp_gate_.data(), T, 1);
   be_.scale_rows_sigmoid(out, shexp_gate_.data(), T, n);
 
   if (route_on_backend(T))
-    routed_experts_on_backend(w, in, out, routing, T);
+    routed_experts_on_backend(w, il, in, out, T);
   else
-    routed_experts_grouped(w, in, out, routing, T);
-  if (routing) {
-    for (auto [dst, src] : {std::pair{&routing->ffn_inputs, in}, {&routing->ffn_outputs, static_cast<const float*>(out)}}) {
-      const size_t at = dst->size();
-      dst->resize(at + T * n);
-      be_.download(dst->data() + at, src, T * n * sizeof(float));
-    }
-  }
+    routed_experts_grouped(w, il, in, out, T);
+  show(tensor_name::kMoeOutput, il, out, T, n);
 }
 
 bool Qwen35Forward::route_on_backend(int64_t T) const {
@@ -293,11 +288,10 @@ bool Qwen35Forward::route_on_backend(int64_t T) const {
 
 // Long steps: the routing comes to the host (one round trip per layer, negligible next to the
 // step) and each expert runs once over the tokens that picked it.
-void Qwen35Forward::routed_experts_grouped(const FfnWeights& w, const float* in, float* out, RoutingCapture* routing,
-                                           int64_t T) {
+void Qwen35Forward::routed_experts_grouped(const FfnWeights& w, int64_t il, const float* in, float* out, int64_t T) {
   const int64_t n = c_.n_embd, E = c_.n_expert, K = c_.n_expert_used, ff = c_.n_ff_expert;
-  be_.moe_route(router_.data(), T, E, K, route_ids_.data(), route_w_.data());
-  if (routing) record_routing(*routing, T);
+  be_.moe_route(router_.data(), T, E, K, route_ids_.data(), route_w_.data());  // host [T][K] each
+  show_routing(il, T);
   for (int64_t e = 0; e < E; ++e) {
     int64_t m = 0;
     for (int64_t t = 0; t < T; ++t)
@@ -317,17 +311,17 @@ void Qwen35Forward::routed_experts_grouped(const FfnWeights& w, const float* in,
 
 // Decode and verify steps: routing, expert products and the weighted sum all read the expert ids
 // from backend memory; each selected expert's weights are read once per step. The host sees the
-// routing only when a capture asks for it.
-void Qwen35Forward::routed_experts_on_backend(const FfnWeights& w, const float* in, float* out,
-                                              RoutingCapture* routing, int64_t T) {
+// routing only when an observer asks for it.
+void Qwen35Forward::routed_experts_on_backend(const FfnWeights& w, int64_t il, const float* in, float* out,
+                                              int64_t T) {
   const int64_t n = c_.n_embd, E = c_.n_expert, K = c_.n_expert_used, ff = c_.n_ff_expert;
   int32_t* ids = slot_ids_.data();
   float* weights = slot_weights_.data();
-  be_.moe_route_device(router_.data(), T, E, K, ids, weights);
-  if (routing) {
+  be_.moe_route_device(router_.data(), T, E, K, ids, weights);  // backend [T][K] each
+  if (observer_) {
     be_.download(route_ids_.data(), ids, T * K * sizeof(int32_t));
     be_.download(route_w_.data(), weights, T * K * sizeof(float));
-    record_routing(*routing, T);
+    show_routing(il, T);
   }
   const ExpertsView gate{w.gate_exps, ff, w.exps_stride}, up{w.up_exps, ff, w.exps_stride}, down{w.down_exps, n, n};
   be_.matmul_experts(gate, ids, T, K, in, false, slot_gate_.data());
@@ -337,13 +331,20 @@ void Qwen35Forward::routed_experts_on_backend(const FfnWeights& w, const float* 
   be_.moe_combine(slot_out_.data(), ids, weights, T, K, n, out);
 }
 
-void Qwen35Forward::record_routing(RoutingCapture& r, int64_t T) {
+// ---- named tensors for an observer ---------------------------------------------------------
+
+void Qwen35Forward::show(std::string_view name, int64_t il, const float* values, int64_t rows, int64_t cols) {
+  if (!observer_) return;
+  observed_.resize(rows * cols);
+  be_.download(observed_.data(), values, observed_.size() * sizeof(float));
+  (*observer_)(name, il, ObservedTensor{rows, cols, std::span<const float>(observed_)});
+}
+
+void Qwen35Forward::show_routing(int64_t il, int64_t T) {
+  if (!observer_) return;
   const int64_t K = c_.n_expert_used;
-  r.experts.insert(r.experts.end(), route_ids_.begin(), route_ids_.begin() + T * K);
-  r.weights.insert(r.weights.end(), route_w_.begin(), route_w_.begin() + T * K);
-  host_rows_.resize(T);
-  be_.download(host_rows_.data(), shexp_gate_.data(), T * sizeof(float));
-  for (int64_t t = 0; t < T; ++t) r.shared_gates.push_back(1.0f / (1.0f + std::exp(-host_rows_[t])));
+  (*observer_)(tensor_name::kMoeExperts, il, ObservedTensor{T, K, std::span<const int32_t>(route_ids_.data(), T * K)});
+  (*observer_)(tensor_name::kMoeWeights, il, ObservedTensor{T, K, std::span<const float>(route_w_.data(), T * K)});
 }
 
 // ---- MTP / NextN head -----------------------------------------------------------------------
@@ -353,6 +354,7 @@ void Qwen35Forward::mtp_step(Sequence::Impl& seq, std::span<const int32_t> token
   const MtpWeights& m = *w_.mtp;
   const int64_t T = static_cast<int64_t>(tokens.size()), n = c_.n_embd;
   set_positions(start, T);
+  observer_ = seq.observer ? &seq.observer : nullptr;
 
   // x = eh_proj · [rmsnorm(embed(x_p))·enorm ; rmsnorm(hidden_{p-1})·hnorm]
   embed(m.embed, tokens, normed_.data());
@@ -367,7 +369,7 @@ void Qwen35Forward::mtp_step(Sequence::Impl& seq, std::span<const int32_t> token
   be_.matmul(m.eh_proj, mtp_cat_.data(), x_.data(), T);
 
   // One full-attention block with the head's own KV cache, then the shared head.
-  decoder_layer(m.block, &seq.mtp_kv, nullptr, seq.capture_routing ? &seq.routing[c_.n_layer] : nullptr, T);
+  decoder_layer(m.block, c_.n_layer, &seq.mtp_kv, nullptr, T);
   finish(m.shared_head_norm, m.head, T, out);
 }
 

@@ -13,6 +13,8 @@
 #include "peregrine/gguf.h"
 #include "peregrine/log.h"
 #include "peregrine/model.h"
+#include "peregrine/mtp_limits.h"
+#include "peregrine/q8_0_block.h"
 
 namespace peregrine {
 
@@ -102,11 +104,10 @@ struct Model::Impl {
 
   // ---- step graphs (Backend::begin_step_capture; docs/cuda.md, "Step graphs") ----
   // Whether a step of T tokens may be recorded as one backend graph: a short step (decode, MTP
-  // verify, drafts) whose operations never hand values to the host. Diagnostics that read
-  // inside the step (routing capture, layer inputs) and host-routed MoE steps run uncaptured.
-  bool capturable(const Sequence::Impl& seq, int64_t T, bool trunk) const {
-    if (backend->host_memory() || T > kMaxCapturedTokens || seq.capture_routing) return false;
-    if (trunk && seq.capture_layer_inputs) return false;
+  // verify, drafts) whose operations never hand values to the host. A sequence with a tensor
+  // observer (it reads inside the step) and host-routed MoE steps run uncaptured.
+  bool capturable(const Sequence::Impl& seq, int64_t T) const {
+    if (backend->host_memory() || T > kMaxCapturedTokens || seq.observer) return false;
     return !config.is_moe() || (options.moe_routing == MoeRoutingMode::Auto && T <= Qwen35Forward::kBackendRoutedTokens);
   }
   // Steps with one key issue the same operations (only arguments such as positions differ).
@@ -130,7 +131,8 @@ struct Model::Impl {
     }
     backend->end_step_capture();
   }
-  static constexpr int64_t kMaxCapturedTokens = 9;
+  static constexpr int64_t kMaxCapturedTokens = kMaxVerifyTokens;
+  static_assert(kMaxCapturedTokens < (1 << 8), "shape_key keeps T in bits 1..8");
 
   BackendArray<float> penalized_row;  // top_logits: a copy of a row with the penalties applied
   std::vector<float> host_row;        // top_logits over a host copy
@@ -202,8 +204,8 @@ void check_config(const GgufFile& file, const ModelConfig& c, const ModelOptions
   if (c.ssm_conv_kernel < 1) fail("conv kernel < 1");
   if (c.n_full_attention_layers() > 0 || c.has_mtp()) {
     // A Q8_0 block must not straddle two heads: the attention reads one head's row at a time.
-    if (options.kv_type == TensorType::Q8_0 && c.head_dim % 32 != 0)
-      fail(fmt::format("q8_0 KV cache with head dim {} (not a multiple of 32)", c.head_dim));
+    if (options.kv_type == TensorType::Q8_0 && c.head_dim % kQ8_0BlockValues != 0)
+      fail(fmt::format("q8_0 KV cache with head dim {} (not a multiple of {})", c.head_dim, kQ8_0BlockValues));
   }
   if (c.is_moe() && (c.n_expert <= 0 || c.n_expert_used <= 0 || c.n_expert_used > c.n_expert))
     fail(fmt::format("{} of {} experts per token", c.n_expert_used, c.n_expert));
@@ -262,7 +264,7 @@ uint64_t Model::fingerprint() const { return impl_->fingerprint; }
 
 void Model::snapshot(const Sequence& seq, std::vector<uint8_t>& out) const {
   seq.logits();  // the snapshot holds the last logits row: on the host now, if still on the backend
-  write_snapshot(seq.impl(), impl_->config, impl_->fingerprint, out);
+  write_snapshot(sequence_state(seq), impl_->config, impl_->fingerprint, out);
 }
 
 std::vector<uint8_t> Model::snapshot(const Sequence& seq) const {
@@ -271,23 +273,25 @@ std::vector<uint8_t> Model::snapshot(const Sequence& seq) const {
   return out;
 }
 
-void Model::restore(Sequence& seq, std::span<const uint8_t> bytes) const {
-  read_snapshot(seq.impl(), impl_->config, impl_->fingerprint, bytes, impl_->file.display_name());
-  seq.impl().backend_logits.forget();  // the restored row is on the host only
-  seq.impl().backend_mtp_logits.forget();
-  seq.impl().checkpoint_count = 0;  // the delta-net checkpoints describe the old state
-  log::get("model")->debug("restored a {}-byte snapshot: position {}, MTP position {}", bytes.size(), seq.n_past(),
-                           seq.mtp_n_past());
+void Model::restore(Sequence& sequence, std::span<const uint8_t> bytes) const {
+  Sequence::Impl& seq = sequence_state(sequence);
+  read_snapshot(seq, impl_->config, impl_->fingerprint, bytes, impl_->file.display_name());
+  seq.backend_logits.forget();  // the restored row is on the host only
+  seq.backend_mtp_logits.forget();
+  seq.checkpoint_count = 0;  // the delta-net checkpoints describe the old state
+  log::get("model")->debug("restored a {}-byte snapshot: position {}, MTP position {}", bytes.size(), seq.n_past,
+                           seq.mtp_n_past);
 }
 
 std::span<const float> Model::evaluate(Sequence& sequence, std::span<const int32_t> tokens, int64_t start,
-                                       bool want_all_logits) {
-  evaluate_lazy(sequence, tokens, start, want_all_logits);
+                                       LogitsFor logits) {
+  evaluate_lazy(sequence, tokens, start, logits);
   return sequence.logits();
 }
 
-void Model::evaluate_lazy(Sequence& sequence, std::span<const int32_t> tokens, int64_t start, bool want_all_logits) {
-  Sequence::Impl& seq = sequence.impl();
+void Model::evaluate_lazy(Sequence& sequence, std::span<const int32_t> tokens, int64_t start, LogitsFor logits) {
+  Sequence::Impl& seq = sequence_state(sequence);
+  const bool want_all_logits = logits == LogitsFor::EveryToken;
   const ModelConfig& c = impl_->config;
   const int64_t N = static_cast<int64_t>(tokens.size()), n = c.n_embd;
   check_span(seq, "evaluate", start, N);
@@ -299,8 +303,6 @@ void Model::evaluate_lazy(Sequence& sequence, std::span<const int32_t> tokens, i
   const int64_t rows = want_all_logits ? N : 1;
   const bool device = !impl_->backend->host_memory(), keep = impl_->keeps_logits(rows);
   impl_->begin_logits(seq.backend_logits, seq.logits, rows);
-  if (seq.capture_layer_inputs) seq.layer_inputs.resize(c.n_layer * N * n);
-  for (int64_t il = 0; il < c.n_layer; ++il) seq.routing[il].clear();
   const int64_t B = impl_->options.max_batch;
   // Checkpoints only for a call that fits one step and the slots; any other call invalidates them.
   seq.record_checkpoints = seq.checkpoint_capacity > 0 && N <= seq.checkpoint_capacity && N <= B;
@@ -317,12 +319,8 @@ void Model::evaluate_lazy(Sequence& sequence, std::span<const int32_t> tokens, i
     out.all_logits = want_all_logits;
     if (!device) out.logits = step_rows > 0 ? seq.logits.data() + out_row * c.n_vocab : nullptr;
     impl_->aim_logits(out, seq.backend_logits, step_rows, out_row, keep);
-    if (seq.capture_layer_inputs) {
-      out.layer_inputs = seq.layer_inputs.data() + i * n;
-      out.layer_stride = N * n;
-    }
     const auto part = tokens.subspan(i, T);
-    impl_->run_step(impl_->capturable(seq, T, true), Impl::shape_key(false, T, out, seq.record_checkpoints),
+    impl_->run_step(impl_->capturable(seq, T), Impl::shape_key(false, T, out, seq.record_checkpoints),
                     [&] { impl_->forward.trunk_step(seq, part, start + i, out); });
     impl_->finish_step(out, T, seq.backend_logits, seq.logits, step_rows, out_row, keep);
     seq.n_past = start + i + T;
@@ -333,7 +331,7 @@ void Model::evaluate_lazy(Sequence& sequence, std::span<const int32_t> tokens, i
 }
 
 void Model::rollback(Sequence& sequence, int64_t n_past) const {
-  Sequence::Impl& seq = sequence.impl();
+  Sequence::Impl& seq = sequence_state(sequence);
   const int64_t first = seq.checkpoint_start + 1, last = seq.checkpoint_start + seq.checkpoint_count;
   if (seq.checkpoint_count == 0 || n_past < first || n_past > last || last != seq.n_past)
     throw Error(fmt::format("rollback: position {} is outside the checkpointed positions [{}, {}] of the last "
@@ -356,14 +354,15 @@ void Model::rollback(Sequence& sequence, int64_t n_past) const {
 }
 
 std::span<const float> Model::evaluate_mtp(Sequence& sequence, std::span<const int32_t> tokens,
-                                           std::span<const float> hidden_rows, int64_t start, bool want_all_logits) {
-  evaluate_mtp_lazy(sequence, tokens, hidden_rows, start, want_all_logits);
+                                           std::span<const float> hidden_rows, int64_t start, LogitsFor logits) {
+  evaluate_mtp_lazy(sequence, tokens, hidden_rows, start, logits);
   return sequence.mtp_logits();
 }
 
 void Model::evaluate_mtp_lazy(Sequence& sequence, std::span<const int32_t> tokens, std::span<const float> hidden_rows,
-                              int64_t start, bool want_all_logits) {
-  Sequence::Impl& seq = sequence.impl();
+                              int64_t start, LogitsFor logits) {
+  Sequence::Impl& seq = sequence_state(sequence);
+  const bool want_all_logits = logits == LogitsFor::EveryToken;
   const ModelConfig& c = impl_->config;
   const int64_t N = static_cast<int64_t>(tokens.size()), n = c.n_embd;
   if (!c.has_mtp()) throw Error(fmt::format("{}: the model has no MTP (nextn) block", impl_->file.display_name()));
@@ -374,7 +373,6 @@ void Model::evaluate_mtp_lazy(Sequence& sequence, std::span<const int32_t> token
     throw Error(fmt::format("evaluate_mtp: start {} is past the head's cache fill {}", start, seq.mtp_n_past));
 
   seq.mtp_hidden.resize(N * n);
-  seq.routing[c.n_layer].clear();
   const int64_t rows = want_all_logits ? N : 1;
   const bool device = !impl_->backend->host_memory(), keep = impl_->keeps_logits(rows);
   impl_->begin_logits(seq.backend_mtp_logits, seq.mtp_logits, rows);
@@ -389,7 +387,7 @@ void Model::evaluate_mtp_lazy(Sequence& sequence, std::span<const int32_t> token
     if (!device) out.logits = step_rows > 0 ? seq.mtp_logits.data() + out_row * c.n_vocab : nullptr;
     impl_->aim_logits(out, seq.backend_mtp_logits, step_rows, out_row, keep);
     const auto part = tokens.subspan(i, T);
-    impl_->run_step(impl_->capturable(seq, T, false), Impl::shape_key(true, T, out, false), [&] {
+    impl_->run_step(impl_->capturable(seq, T), Impl::shape_key(true, T, out, false), [&] {
       impl_->forward.mtp_step(seq, part, hidden_rows.data() + i * n, start + i, out);
     });
     impl_->finish_step(out, T, seq.backend_mtp_logits, seq.mtp_logits, step_rows, out_row, keep);
@@ -400,7 +398,7 @@ void Model::evaluate_mtp_lazy(Sequence& sequence, std::span<const int32_t> token
 
 void Model::top_logits(Sequence& sequence, LogitRows which, int64_t first_row, int64_t n_rows, int64_t k,
                        int64_t n_valid, const LogitPenalties& penalties, int32_t* ids, float* values) {
-  Sequence::Impl& seq = sequence.impl();
+  Sequence::Impl& seq = sequence_state(sequence);
   const int64_t V = impl_->config.n_vocab;
   if (k < 1 || k > kMaxLogitCandidates || n_valid < 1 || n_valid > V || n_rows < 1 || first_row < 0)
     throw Error(fmt::format("top_logits: {} candidates of rows [{}, +{}) over {} ids (supported: k in 1..{}, ids "

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 
 #include "peregrine/error.h"
 #include "peregrine/quant.h"
@@ -25,7 +26,6 @@ Sequence::Impl::Impl(std::shared_ptr<Backend> owner, const ModelConfig& c, int64
                      TensorType cache_type)
     : backend(std::move(owner)), n_ctx(context_length), kv_type(cache_type) {
   Backend& be = *backend;
-  routing.resize(c.n_layer + 1);
   kv.resize(c.n_layer);
   delta.resize(c.n_layer);
   for (int64_t il = 0; il < c.n_layer; ++il) {
@@ -124,8 +124,6 @@ void Sequence::Impl::reset() {
   backend_mtp_logits.forget();
   mtp_logits.clear();
   mtp_hidden.clear();
-  layer_inputs.clear();
-  for (auto& r : routing) r.clear();
 }
 
 Sequence::Sequence(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -149,29 +147,15 @@ std::span<const float> Sequence::mtp_logits() const {
   return impl_->mtp_logits;
 }
 std::span<const float> Sequence::mtp_hidden() const { return impl_->mtp_hidden; }
-void Sequence::set_capture_layer_inputs(bool on) { impl_->capture_layer_inputs = on; }
-std::span<const float> Sequence::layer_inputs() const { return impl_->layer_inputs; }
-void Sequence::set_capture_routing(bool on) { impl_->capture_routing = on; }
 void Sequence::set_delta_checkpoints(int64_t max_tokens) {
   if (max_tokens < 0) throw Error("set_delta_checkpoints: negative capacity " + std::to_string(max_tokens));
   impl_->set_checkpoint_capacity(max_tokens);
 }
 int64_t Sequence::delta_checkpoints() const { return impl_->checkpoint_capacity; }
 
-namespace {
-const RoutingCapture& routing_of(const Sequence::Impl& impl, int64_t layer) {
-  if (layer < 0 || layer >= static_cast<int64_t>(impl.routing.size()))
-    throw Error("routing capture: layer " + std::to_string(layer) + " does not exist");
-  return impl.routing[layer];
-}
-}  // namespace
+Sequence::Impl& sequence_state(Sequence& seq) { return *seq.impl_; }
+const Sequence::Impl& sequence_state(const Sequence& seq) { return *seq.impl_; }
 
-std::span<const int32_t> Sequence::routing_experts(int64_t layer) const { return routing_of(*impl_, layer).experts; }
-std::span<const float> Sequence::routing_weights(int64_t layer) const { return routing_of(*impl_, layer).weights; }
-std::span<const float> Sequence::shared_expert_gates(int64_t layer) const {
-  return routing_of(*impl_, layer).shared_gates;
-}
-std::span<const float> Sequence::moe_ffn_inputs(int64_t layer) const { return routing_of(*impl_, layer).ffn_inputs; }
-std::span<const float> Sequence::moe_ffn_outputs(int64_t layer) const { return routing_of(*impl_, layer).ffn_outputs; }
+void observe_tensors(Sequence& seq, TensorObserver observer) { sequence_state(seq).observer = std::move(observer); }
 
 }  // namespace peregrine

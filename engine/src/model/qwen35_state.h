@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "model/backend_logits.h"
+#include "model/tensor_observer.h"
 #include "peregrine/backend.h"
 #include "peregrine/model.h"
 #include "peregrine/model_config.h"
@@ -38,22 +39,6 @@ struct DeltaNetState {
   BackendArray<float> conv_slots, recurrent_slots;
   float* conv_slot(int64_t t) { return conv_slots.data() + t * conv.size(); }
   float* recurrent_slot(int64_t t) { return recurrent_slots.data() + t * recurrent.size(); }
-};
-
-// The routing of one MoE layer over the tokens of the last call (diagnosis only).
-struct RoutingCapture {
-  std::vector<int32_t> experts;
-  std::vector<float> weights;
-  std::vector<float> shared_gates;
-  std::vector<float> ffn_inputs;   // [n_tokens][n_embd]: the normed rows the MoE FFN read
-  std::vector<float> ffn_outputs;  // [n_tokens][n_embd]: what it added to the residual stream
-  void clear() {
-    experts.clear();
-    weights.clear();
-    shared_gates.clear();
-    ffn_inputs.clear();
-    ffn_outputs.clear();
-  }
 };
 
 struct Sequence::Impl {
@@ -93,10 +78,12 @@ struct Sequence::Impl {
   // On a device backend the logits stay in backend memory; `logits` / `mtp_logits` are filled
   // from there only when Sequence::logits() / mtp_logits() are asked for (backend_logits.h).
   BackendLogits backend_logits, backend_mtp_logits;
-  bool capture_layer_inputs = false;
-  std::vector<float> layer_inputs;     // [n_layer][n_tokens][n_embd] when capturing
-  bool capture_routing = false;
-  std::vector<RoutingCapture> routing; // [n_layer + 1] when capturing (the last is the MTP block)
+  TensorObserver observer;  // shown the forward pass's named tensors when set (tensor_observer.h)
 };
+
+// The state behind a Sequence (the public class does not expose it): for the model's code and
+// for tests that inspect caches and states.
+Sequence::Impl& sequence_state(Sequence& seq);
+const Sequence::Impl& sequence_state(const Sequence& seq);
 
 }  // namespace peregrine

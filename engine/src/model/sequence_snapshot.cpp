@@ -215,8 +215,6 @@ void read_snapshot(Sequence::Impl& seq, const ModelConfig& c, uint64_t fingerpri
   seq.mtp_n_past = m;
   seq.mtp_logits.clear();
   seq.mtp_hidden.clear();
-  seq.layer_inputs.clear();
-  for (auto& r : seq.routing) r.clear();
 }
 
 }  // namespace peregrine

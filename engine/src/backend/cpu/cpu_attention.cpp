@@ -9,6 +9,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "peregrine/error.h"
+#include "peregrine/q8_0_block.h"
 #include "peregrine/quant.h"
 
 namespace peregrine::cpu {
@@ -24,8 +25,8 @@ bool pair_uses_position(int64_t i, const std::vector<int32_t>& sec) {
   return (s % 3 == 0 && s < 3 * sec[0]) || (s % 3 == 1 && s < 3 * sec[1]) || (s % 3 == 2 && s < 3 * sec[2]);
 }
 
-constexpr int64_t kQ8Block = 32;          // values per Q8_0 block
-constexpr int64_t kQ8BlockBytes = 34;     // fp16 scale + 32 int8
+constexpr int64_t kQ8Block = kQ8_0BlockValues;        // values per Q8_0 block
+constexpr int64_t kQ8BlockBytes = kQ8_0BlockBytes;    // fp16 scale + kQ8Block int8
 
 // Every half-precision value as float, so reading an F16 cache row is a table lookup.
 const std::array<float, 65536>& fp16_table() {
@@ -41,7 +42,8 @@ void check_kv_type(TensorType type, int64_t head_dim) {
   if (type == TensorType::F32 || type == TensorType::F16) return;
   if (type == TensorType::Q8_0) {
     if (head_dim % kQ8Block != 0)
-      throw Error("KV cache q8_0: head dim " + std::to_string(head_dim) + " is not a multiple of 32");
+      throw Error("KV cache q8_0: head dim " + std::to_string(head_dim) + " is not a multiple of " +
+                  std::to_string(kQ8Block));
     return;
   }
   throw Error("KV cache type " + std::string(tensor_type_info(type).name) + " is not supported (f32, f16, q8_0)");

@@ -167,8 +167,8 @@ void check_attention_args(const HeadView& q, const KvView& kv) {
                 std::to_string(kv.n_kv_heads) + " KV heads");
   if (kv.type == TensorType::Q8_0) {
     if (q.head_dim % kKvQ8Block != 0)
-      throw Error("cuda attention: KV cache q8_0 needs a head dim that is a multiple of 32, not " +
-                  std::to_string(q.head_dim));
+      throw Error("cuda attention: KV cache q8_0 needs a head dim that is a multiple of " + std::to_string(kKvQ8Block) +
+                  ", not " + std::to_string(q.head_dim));
   } else if (kv.type != TensorType::F32 && kv.type != TensorType::F16) {
     throw Error("cuda attention: KV cache type " + std::string(tensor_type_info(kv.type).name) +
                 " is not supported (f32, f16, q8_0)");

@@ -18,6 +18,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_common.cuh"
 #include "peregrine/error.h"
+#include "peregrine/q8_0_block.h"
 #include "peregrine/quant.h"
 
 namespace peregrine::cuda {
@@ -27,7 +28,8 @@ constexpr int kThreads = 256;            // elementwise kernels and row kernels
 constexpr int kHeadThreads = 128;        // per-head kernels: one block per (token, head)
 constexpr unsigned kMaxGrid = 1u << 20;  // grid-stride kernels cap their grid here
 constexpr int kMaxExperts = 4096;        // moe_route keeps a token's probabilities in shared memory
-constexpr int kQ8Block = 32, kQ8BlockBytes = 34;
+constexpr int kQ8Block = kQ8_0BlockValues, kQ8BlockBytes = kQ8_0BlockBytes;
+static_assert(kQ8Block == 32, "store_q8_0_kernel: one warp lane per value of a Q8_0 block");
 
 unsigned grid_for(int64_t n) { return std::min<unsigned>(blocks_for(n, kThreads), kMaxGrid); }
 
@@ -71,7 +73,7 @@ __device__ float table_value(const uint8_t* row, int64_t i) {
     return __half2float(__ushort_as_half(reinterpret_cast<const unsigned short*>(row)[i]));
   } else if constexpr (kType == TensorType::BF16) {
     return __uint_as_float(static_cast<uint32_t>(reinterpret_cast<const unsigned short*>(row)[i]) << 16);
-  } else {  // Q8_0: an fp16 scale, then 32 int8 values; blocks are only 2-byte aligned
+  } else {  // Q8_0: an fp16 scale, then kQ8Block int8 values; blocks are only 2-byte aligned
     const uint8_t* block = row + (i / kQ8Block) * kQ8BlockBytes;
     const float d = __half2float(__ushort_as_half(static_cast<unsigned short>(block[0] | (block[1] << 8))));
     return static_cast<float>(static_cast<int8_t>(block[2 + i % kQ8Block])) * d;
@@ -510,7 +512,7 @@ void CudaBackend::kv_store(TensorType type, const float* src, int64_t n_rows, in
   if (type != TensorType::F32 && type != TensorType::F16 && type != TensorType::Q8_0)
     throw Error(cat("KV cache type ", type_name(type), " is not supported (f32, f16, q8_0)"));
   if (type == TensorType::Q8_0 && n % kQ8Block != 0)
-    throw Error(cat("KV cache q8_0: row of ", n, " values is not a multiple of 32"));
+    throw Error(cat("KV cache q8_0: row of ", n, " values is not a multiple of ", kQ8Block));
   const int64_t total = n_rows * n;
   if (total <= 0) return;
   switch (type) {

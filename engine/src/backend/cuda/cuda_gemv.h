@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "peregrine/backend.h"
+#include "peregrine/mtp_limits.h"
 
 typedef struct CUstream_st* cudaStream_t;
 
@@ -29,7 +30,8 @@ namespace peregrine::cuda {
 
 class CudaBackend;
 
-inline constexpr int kMaxGemvTokens = 9;
+// Every MTP verify step (and every decode step) takes the GEMV path; matmul_experts too.
+inline constexpr int kMaxGemvTokens = kMaxVerifyTokens;
 
 enum class GemvVersion { V1 = 1, V2 = 2, V3 = 3 };
 

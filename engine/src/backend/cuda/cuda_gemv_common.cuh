@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "backend/cuda/cuda_gemv.h"
 #include "peregrine/error.h"
@@ -13,22 +14,15 @@ namespace peregrine::cuda {
 
 // Calls f(std::integral_constant<int, n>{}) for n = n_tokens in 1..kMaxGemvTokens: one kernel
 // instantiation per token count, so the accumulators stay in registers.
-template <class F>
+template <int kTokens = 1, class F>
 void with_token_count(int64_t n_tokens, F&& f) {
-  switch (n_tokens) {
-    case 1: return f(std::integral_constant<int, 1>{});
-    case 2: return f(std::integral_constant<int, 2>{});
-    case 3: return f(std::integral_constant<int, 3>{});
-    case 4: return f(std::integral_constant<int, 4>{});
-    case 5: return f(std::integral_constant<int, 5>{});
-    case 6: return f(std::integral_constant<int, 6>{});
-    case 7: return f(std::integral_constant<int, 7>{});
-    case 8: return f(std::integral_constant<int, 8>{});
-    case 9: return f(std::integral_constant<int, 9>{});
-    default: throw Error("cuda matmul: GEMV called with " + std::to_string(n_tokens) + " tokens");
+  if constexpr (kTokens > kMaxGemvTokens) {
+    throw Error("cuda matmul: GEMV called with " + std::to_string(n_tokens) + " tokens");
+  } else {
+    if (n_tokens == kTokens) return f(std::integral_constant<int, kTokens>{});
+    with_token_count<kTokens + 1>(n_tokens, std::forward<F>(f));
   }
 }
-static_assert(kMaxGemvTokens == 9, "with_token_count lists every GEMV token count");
 
 // Calls f(std::integral_constant<TensorType, t>{}) for the weight's type; false for types without
 // a codec (cuda_quant_blocks.cuh): the weight types of every CUDA matrix product.

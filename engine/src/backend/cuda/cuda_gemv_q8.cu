@@ -86,6 +86,7 @@ __global__ void quantize_q8k_kernel(const float* __restrict__ x, int64_t n_in, i
 }
 
 // 4 lanes per (token, 32-value block); lane l of the 4 holds values 8l..8l+7.
+static_assert(Q8Dot<TensorType::Q8_0>::kValues == 4 * 8, "quantize_q8_0_kernel: 4 lanes of 8 values per block");
 __global__ void quantize_q8_0_kernel(const float* __restrict__ x, int64_t n_in, int64_t n_blocks_total,
                                      uint8_t* __restrict__ act) {
   const int64_t thread = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -94,10 +95,11 @@ __global__ void quantize_q8_0_kernel(const float* __restrict__ x, int64_t n_in, 
   // Keep whole 4-lane groups alive for the shuffles; blocks past the end compute and do not store.
   const bool valid = block < n_blocks_total;
   const int64_t safe = valid ? block : n_blocks_total - 1;
-  const int64_t blocks_per_row = n_in / 32;
+  constexpr int kBlockValues = Q8Dot<TensorType::Q8_0>::kValues;
+  const int64_t blocks_per_row = n_in / kBlockValues;
   const int64_t token = safe / blocks_per_row, b = safe % blocks_per_row;
   float v[8];
-  load_x8(x + token * n_in + b * 32 + 8 * sub, v);
+  load_x8(x + token * n_in + b * kBlockValues + 8 * sub, v);
   float amax = 0.0f;
 #pragma unroll
   for (int k = 0; k < 8; ++k) amax = fmaxf(amax, fabsf(v[k]));
@@ -106,7 +108,7 @@ __global__ void quantize_q8_0_kernel(const float* __restrict__ x, int64_t n_in, 
   if (!valid) return;
   const float inverse_scale = q8::q8_0_inverse_scale(amax);
   uint8_t* dst = act + safe * q8::kQ8_0Bytes;
-  uint16_t* qs = reinterpret_cast<uint16_t*>(dst + 2 + 8 * sub);  // 34-byte blocks: 2-byte aligned
+  uint16_t* qs = reinterpret_cast<uint16_t*>(dst + 2 + 8 * sub);  // Q8_0 blocks (34 bytes): 2-byte aligned
 #pragma unroll
   for (int k = 0; k < 8; k += 2) {
     const uint32_t lo = static_cast<uint8_t>(static_cast<int8_t>(q8::q8_0_code(v[k], inverse_scale)));

@@ -7,12 +7,14 @@
 
 #include <cstdint>
 
+#include "peregrine/q8_0_block.h"
 #include "peregrine/tensor_type.h"
 
 namespace peregrine::cuda {
 
-constexpr int kKvQ8Block = 32;       // values per Q8_0 block
-constexpr int kKvQ8BlockBytes = 34;  // fp16 scale + 32 int8
+constexpr int kKvQ8Block = kQ8_0BlockValues;       // values per Q8_0 block
+constexpr int kKvQ8BlockBytes = kQ8_0BlockBytes;  // fp16 scale + kKvQ8Block int8
+static_assert(kKvQ8BlockBytes % 2 == 0, "the fp16 scale of every block is 2-byte aligned");
 
 // Value `c` of KV head `kvh` in cache row `s`, decoded to float exactly as the CPU backend decodes
 // it (F16: the half value; Q8_0: fp16 scale · int8).
@@ -25,9 +27,9 @@ __device__ __forceinline__ float cache_value(const uint8_t* base, uint64_t row_b
     return reinterpret_cast<const float*>(row)[i];
   } else if constexpr (kType == TensorType::F16) {
     return __half2float(reinterpret_cast<const __half*>(row)[i]);
-  } else {  // Q8_0: hd is a multiple of 32 (the callers check), so a block never straddles two heads
+  } else {  // Q8_0: hd is a multiple of kKvQ8Block (the callers check), so a block never straddles two heads
     const uint8_t* block = row + static_cast<int64_t>(i / kKvQ8Block) * kKvQ8BlockBytes;
-    const float scale = __half2float(*reinterpret_cast<const __half*>(block));  // 2-byte aligned: 34 is even
+    const float scale = __half2float(*reinterpret_cast<const __half*>(block));  // 2-byte aligned (see above)
     return scale * static_cast<float>(reinterpret_cast<const int8_t*>(block + 2)[i % kKvQ8Block]);
   }
 }

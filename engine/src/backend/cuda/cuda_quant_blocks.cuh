@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "peregrine/q8_0_block.h"
 #include "peregrine/tensor_type.h"
 
 #if defined(__CUDACC__)
@@ -145,7 +146,7 @@ struct BlockCodec<TensorType::BF16> {
 // Q8_0: d (f16) | qs[32] (int8); value = q * d.
 template <>
 struct BlockCodec<TensorType::Q8_0> {
-  static constexpr int kValues = 32, kBytes = 34, kGroups = 4;
+  static constexpr int kValues = kQ8_0BlockValues, kBytes = kQ8_0BlockBytes, kGroups = kValues / 8;
   static constexpr bool kPlain = false;
   PEREGRINE_HD static void decode8(const uint8_t* b, int g, float* out) {
     const float d = half_at(b);

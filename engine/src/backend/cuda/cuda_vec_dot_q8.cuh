@@ -28,6 +28,7 @@
 #include <cstdint>
 
 #include "backend/cuda/cuda_quant_blocks.cuh"
+#include "peregrine/q8_0_block.h"
 #include "peregrine/tensor_type.h"
 
 namespace peregrine::cuda::q8 {
@@ -40,7 +41,7 @@ using blocks::u32_at;
 inline constexpr int kQ8KBytes = 292;  // activation block of the 256-value weight formats
 inline constexpr int kQ8KQs = 4;       // offset of q[256]
 inline constexpr int kQ8KBsums = 260;  // offset of bsums[16]
-inline constexpr int kQ8_0Bytes = 34;  // activation block of Q8_0 weights
+inline constexpr int kQ8_0Bytes = kQ8_0BlockBytes;  // activation block of Q8_0 weights: Q8_0 itself
 
 // ---- portable integer and float primitives ----
 
@@ -358,7 +359,8 @@ struct Q8Dot<TensorType::IQ4_XS> {
 // Q8_0 × Q8_0: part p (0..1) is values 16p..16p+15. CPU: (d_w·d_a)·Σ q_w·q_a.
 template <>
 struct Q8Dot<TensorType::Q8_0> {
-  static constexpr int kValues = 32, kWeightBytes = 34, kActBytes = kQ8_0Bytes, kParts = 2;
+  static constexpr int kValues = kQ8_0BlockValues, kWeightBytes = kQ8_0BlockBytes, kActBytes = kQ8_0Bytes, kParts = 2;
+  static_assert(kParts * 16 == kValues, "part p covers values 16p..16p+15");
   static constexpr int kRowAlign = 2;
   PEREGRINE_HD static PartSums part(const uint8_t* w, const uint8_t* a, int p) {
     int dot = 0;
