@@ -162,10 +162,11 @@ void MessageWidget::syncThinking() {
   thinkingBlock_->setText(thinkingText_);
   thinkingBlock_->setVisible(!thinkingText_.isEmpty());  // a message set again without thinking
   // Thinking is over once the answer starts or the message is no longer streaming. It folds
-  // away then (once; the user may open it again).
-  const bool finished = !segmenter_.text().isEmpty() || !streaming_;
-  thinkingBlock_->setFinished(finished);
-  if (finished && !thinkingBlock_->property("autoCollapsed").toBool()) {
+  // away when there is an answer to read (once; the user may open it again): an answer that
+  // ended inside its thinking keeps it open, else nothing of it would be visible.
+  const bool answerStarted = !segmenter_.text().isEmpty();
+  thinkingBlock_->setFinished(answerStarted || !streaming_);
+  if (answerStarted && !thinkingBlock_->property("autoCollapsed").toBool()) {
     thinkingBlock_->setProperty("autoCollapsed", true);
     thinkingBlock_->setExpanded(false);
   }

@@ -115,6 +115,7 @@ class MessageWidgetTest : public QObject {
     QVERIFY(!stopped.thinkingBlock()->isFinished());
     stopped.setStreaming(false);
     QVERIFY(stopped.thinkingBlock()->isFinished());
+    QVERIFY(stopped.thinkingBlock()->isExpanded());  // no answer to read: the thinking stays open
 
     // A stored message with its thinking apart: collapsed from the start, above the answer.
     MessageWidget stored(2, Role::Assistant);
