@@ -92,7 +92,7 @@ GenerationStats GenerationLoop::run(std::span<const int32_t> prompt, const reque
     if (text.finish()) reason = StopReason::StopString;
     stats.stop_reason = reason;
     stats.n_past = sequence_.n_past();
-    if (stats.generated_tokens > 0) stats.elapsed_s = ms_between(t_start_, Clock::now()) / 1000.0;
+    stats.elapsed_s = ms_between(t_start_, Clock::now()) / 1000.0;
 
     log::get("decode")->debug("generated {} tokens ({}), prompt {} ({} reused), prefill {:.1f} tok/s, decode {:.1f} tok/s",
                               stats.generated_tokens, stop_reason_name(reason), stats.prompt_tokens,
@@ -188,7 +188,6 @@ StopReason GenerationLoop::decode(TokenSource& tokens, AnswerText& text, const r
     if (callbacks.on_stats &&
         (request.stats_interval.count() == 0 || after - t_last_stats >= request.stats_interval)) {
       stats.n_past = position + 1;  // plain decoding's position after `id` (drafts past it do not count)
-      stats.decode_tok_s = rate(stats.generated_tokens - 1, ms_between(t_first, after));
       stats.elapsed_s = ms_between(t_start_, after) / 1000.0;
       tokens.fill_mtp_stats(stats.mtp);
       callbacks.on_stats(event::StepStats{stats});
