@@ -82,7 +82,8 @@ void setAsideCompanionsOfLost(const QString& path) {
     if (!QFileInfo::exists(from)) continue;
     const QString to = from + QStringLiteral(".orphaned-") + utcStamp();
     if (QFile::rename(from, to))
-      peregrine::log::get("storage")->warn("{}: kept as {} (its database is missing)", from.toStdString(), to.toStdString());
+      peregrine::log::get("storage")->warn("{}: kept as {} (its database is missing)", from.toStdString(),
+                                           to.toStdString());
     else
       throw peregrine::Error(from.toStdString() + ": left behind by the missing database and cannot be moved " +
                              "aside; nothing was changed (check the folder's permissions)");

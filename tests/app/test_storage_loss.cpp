@@ -79,6 +79,21 @@ TEST_F(LossTest, AMissingDatabaseIsRestoredFromTheNewestBackup) {
   EXPECT_EQ(backups().size(), 2);
 }
 
+TEST_F(LossTest, AJournalLeftByTheLostDatabaseIsMovedAsideNotReplayed) {
+  startAdding(4);
+  startOnce();  // backup 1: 4
+  removeDatabase();
+  const QByteArray leftover = QByteArray("a WAL of some other file ").repeated(200);
+  overwrite(dbPath() + QStringLiteral("-wal"), leftover);
+
+  ConversationStore store(dbPath(), options());
+  EXPECT_EQ(store.openReport().outcome, OpenOutcome::RestoredAfterLoss);
+  EXPECT_EQ(store.listConversations().size(), 4);
+  const QStringList kept = filesMatching(QStringLiteral("conversations.db-wal.orphaned-*"));
+  ASSERT_EQ(kept.size(), 1);
+  EXPECT_EQ(readAll(dir_.filePath(kept.front())), leftover);
+}
+
 TEST_F(LossTest, EmptyAndDamagedBackupsAreSkippedForAnOlderGoodOne) {
   startAdding(10);
   startOnce();  // backup 1: 10 (the one to restore)
