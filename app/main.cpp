@@ -1,10 +1,12 @@
 // peregrine — the desktop app: the window (ui/), the conversation store (app/core/) and the
 // engine thread (app/bridge/), joined by ChatController and ModelMenu (app/controller/).
 //
-//   peregrine [--dark|--light] [--screenshot FILE [--ask TEXT]]
+//   peregrine [--dark|--light] [--screenshot FILE [--ask TEXT]] | --help | --version
 //
 // --screenshot is for checking the real binary headless (xvfb-run): once a model is loaded (and,
 // with --ask, the answer to TEXT has streamed in) the window is saved to FILE and the app quits.
+// A start-up error (database, demo model) then shows no dialog: it is logged and the app exits
+// with status 1. --help and --version need no display.
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QDateTime>
@@ -27,6 +29,7 @@
 #include "controller/model_menu.h"
 #include "core/conversation_store.h"
 #include "peregrine/error.h"
+#include "peregrine/log.h"
 #include "ui/main_window.h"
 #include "ui/theme.h"
 
@@ -66,52 +69,111 @@ void scheduleScreenshot(ui::MainWindow& window, app::EngineClient& engine, app::
   QTimer::singleShot(60000, &window, shoot);  // whatever is on screen by then
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  QApplication app(argc, argv);
+// The app's name and version, for QSettings, --version and the desktop; static, so they can be
+// set before any application object exists.
+void setApplicationIdentity() {
   QCoreApplication::setOrganizationName(QStringLiteral("Peregrine"));
   QCoreApplication::setApplicationName(QStringLiteral("peregrine"));
   QCoreApplication::setApplicationVersion(QStringLiteral(PEREGRINE_VERSION));
+}
+
+struct CommandLine {
+  QCommandLineParser parser;
+  QCommandLineOption help = parser.addHelpOption();
+  QCommandLineOption version = parser.addVersionOption();
+  QCommandLineOption dark{QStringLiteral("dark"), QStringLiteral("Use the dark palette.")};
+  QCommandLineOption light{QStringLiteral("light"), QStringLiteral("Use the light palette.")};
+  QCommandLineOption screenshot{
+      QStringLiteral("screenshot"),
+      QStringLiteral("Save the window to FILE once a model is loaded, then quit. Start-up errors are "
+                     "logged and end the app with a non-zero status instead of showing a dialog."),
+      QStringLiteral("FILE")};
+  QCommandLineOption ask{QStringLiteral("ask"), QStringLiteral("With --screenshot: send TEXT first."),
+                         QStringLiteral("TEXT")};
+
+  CommandLine() {
+    parser.setApplicationDescription(QStringLiteral("Peregrine: a local Qwen 3.6 assistant"));
+    parser.addOptions({dark, light, screenshot, ask});
+  }
+};
+
+// --help and --version are answered before the QApplication exists: making one loads the
+// platform plugin, which aborts where there is no display, and neither answer needs it.
+// Returns only when neither was asked for.
+void answerHelpOrVersion(int argc, char** argv) {
+  CommandLine commandLine;
+  QStringList arguments;
+  for (int i = 0; i < argc; ++i) arguments << QString::fromLocal8Bit(argv[i]);
+  // Errors (Qt's own options such as -platform included) are left to the full parse later.
+  QCommandLineParser& parser = commandLine.parser;
+  parser.parse(arguments);
+  if (!parser.isSet(commandLine.help) && !parser.isSet(QStringLiteral("help-all")) &&
+      !parser.isSet(commandLine.version))
+    return;
+  QCoreApplication core(argc, argv);  // the help text names the program from its arguments
+  parser.process(core);               // prints the answer and exits
+}
+
+// The conversation database, or nullptr after saying why it cannot be opened: always in the log,
+// and in a dialog unless the run is headless (--screenshot), where nobody could close it.
+std::unique_ptr<app::ConversationStore> openStore(const QString& path, bool headless) {
+  try {
+    return std::make_unique<app::ConversationStore>(path);
+  } catch (const std::exception& e) {
+    // Nothing was modified (see ConversationStore); say why and where, and stop.
+    log::get("app")->error("the conversation database cannot be opened: {}", e.what());
+    if (!headless)
+      QMessageBox::critical(nullptr, QStringLiteral("Peregrine"),
+                            QCoreApplication::translate("main", "The conversation database cannot be opened:\n%1")
+                                .arg(QString::fromStdString(e.what())));
+    return nullptr;
+  }
+}
+
+// With --screenshot, a demo model that cannot be made leaves nothing to show: say so and quit
+// with a failure instead of waiting for a model that never comes.
+void quitWhenTheDemoModelFails(app::ModelMenu& models) {
+  QObject::connect(&models, &app::ModelMenu::demoModelReady, &models, [](const QString&, const QString& error) {
+    if (error.isEmpty()) return;
+    log::get("app")->error("--screenshot: no model to show, quitting: {}", error.toStdString());
+    QCoreApplication::exit(1);
+  });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  log::init_from_env();
+  setApplicationIdentity();
+  answerHelpOrVersion(argc, argv);
+
+  QApplication app(argc, argv);
   QGuiApplication::setDesktopFileName(QStringLiteral("io.peregrine.Peregrine"));
   QApplication::setWindowIcon(QIcon::fromTheme(QStringLiteral("peregrine")));
 
-  QCommandLineParser parser;
-  parser.setApplicationDescription(QStringLiteral("Peregrine: a local Qwen 3.6 assistant"));
-  parser.addHelpOption();
-  parser.addVersionOption();
-  QCommandLineOption dark(QStringLiteral("dark"), QStringLiteral("Use the dark palette."));
-  QCommandLineOption light(QStringLiteral("light"), QStringLiteral("Use the light palette."));
-  QCommandLineOption screenshot(QStringLiteral("screenshot"),
-                                QStringLiteral("Save the window to FILE once a model is loaded, then quit."),
-                                QStringLiteral("FILE"));
-  QCommandLineOption ask(QStringLiteral("ask"), QStringLiteral("With --screenshot: send TEXT first."),
-                         QStringLiteral("TEXT"));
-  parser.addOptions({dark, light, screenshot, ask});
+  CommandLine commandLine;
+  QCommandLineParser& parser = commandLine.parser;
   parser.process(app);
+  const bool headless = parser.isSet(commandLine.screenshot);
 
   QSettings settings;
-  const bool useDark = parser.isSet(dark) ||
-                       (!parser.isSet(light) && settings.value(QStringLiteral("ui/dark"), false).toBool());
+  const bool useDark = parser.isSet(commandLine.dark) ||
+                       (!parser.isSet(commandLine.light) && settings.value(QStringLiteral("ui/dark"), false).toBool());
   ui::applyTheme(app, useDark);
 
   const QString dataDir = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
-  QDir().mkpath(dataDir);
-  std::unique_ptr<app::ConversationStore> store;
-  try {
-    store = std::make_unique<app::ConversationStore>(dataDir + QStringLiteral("/conversations.db"));
-  } catch (const std::exception& e) {
-    // Nothing was modified (see ConversationStore); say why and where, and stop.
-    QMessageBox::critical(nullptr, QStringLiteral("Peregrine"),
-                          QCoreApplication::translate("main", "The conversation database cannot be opened:\n%1")
-                              .arg(QString::fromStdString(e.what())));
-    return 1;
-  }
+  const std::unique_ptr<app::ConversationStore> store =
+      openStore(dataDir + QStringLiteral("/conversations.db"), headless);
+  if (!store) return 1;
 
   // Deleted chats stay restorable for a while, then go for good (and stop turning up in backups).
   constexpr qint64 kDayMs = 24LL * 60 * 60 * 1000;
-  store->purgeDeletedBefore(QDateTime::currentMSecsSinceEpoch() -
-                            app::ConversationStore::kDeletedKeptDays * kDayMs);
+  try {
+    store->purgeDeletedBefore(QDateTime::currentMSecsSinceEpoch() -
+                              app::ConversationStore::kDeletedKeptDays * kDayMs);
+  } catch (const peregrine::Error& e) {
+    log::get("app")->warn("deleted chats could not be purged this time: {}", e.what());  // kept; next start retries
+  }
 
   // Declaration order is destruction order in reverse: the controller stores a running answer's
   // partial text first, then the engine thread is joined, then the store is closed.
@@ -126,13 +188,15 @@ int main(int argc, char** argv) {
   app::AppSession session(window, chat, *store, settings);
   session.restore();  // window geometry and docks, the chat open last time
 
-  if (parser.isSet(screenshot)) {
-    scheduleScreenshot(window, engine, chat, parser.value(screenshot), parser.value(ask));
+  if (headless) {
+    scheduleScreenshot(window, engine, chat, parser.value(commandLine.screenshot), parser.value(commandLine.ask));
+    quitWhenTheDemoModelFails(models);
   }
   window.show();
 
   const app::OpenReport& report = store->openReport();
   if (report.needsAttention()) {
+    // The store has logged it; the status line and a box (non-modal) tell the user.
     window.statusBar()->showMessage(report.userMessage(), 30000);
     auto* box = new QMessageBox(QMessageBox::Information, QStringLiteral("Peregrine"), report.userMessage(),
                                 QMessageBox::Ok, &window);

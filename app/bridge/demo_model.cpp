@@ -14,6 +14,22 @@ namespace {
 
 constexpr uint64_t kDemoSeed = 20261123;  // fixed, so every install has the same demo
 
+// Why the models folder cannot be made or written; empty when it can.
+QString folderProblem(const QString& folder) {
+  const QFileInfo info(folder);
+  if (info.exists() && !info.isDir())
+    return QStringLiteral("cannot create the models folder %1: a file of that name is in the way").arg(folder);
+  if (!QDir().mkpath(folder))
+    return QStringLiteral("cannot create the models folder %1 (is the folder above it read-only?)").arg(folder);
+  if (!QFileInfo(folder).isWritable()) return QStringLiteral("the models folder %1 is read-only").arg(folder);
+  return {};
+}
+
+DemoModelResult failed(DemoModelResult result) {
+  peregrine::log::get("app")->error("the demo model cannot be made: {}", result.error.toStdString());
+  return result;
+}
+
 }  // namespace
 
 QString DemoModel::fileName() { return QStringLiteral("peregrine-demo-random-weights.gguf"); }
@@ -28,16 +44,14 @@ DemoModelResult DemoModel::ensure(const QString& folder) {
   DemoModelResult result;
   result.path = QDir(folder).absoluteFilePath(fileName());
   try {
-    if (!QDir().mkpath(folder)) {
-      result.error = QStringLiteral("cannot create the models folder %1").arg(folder);
-      return result;
-    }
     if (QFileInfo::exists(result.path) && inspectModelFile(result.path).valid) return result;
+    result.error = folderProblem(folder);
+    if (!result.error.isEmpty()) return failed(result);
 
     const auto shape = peregrine::synthetic::builtin_shape("tiny");
     if (!shape) {
       result.error = QStringLiteral("the synthetic generator has no 'tiny' shape");
-      return result;
+      return failed(result);
     }
     peregrine::synthetic::Options options;
     options.shape = *shape;
@@ -51,7 +65,8 @@ DemoModelResult DemoModel::ensure(const QString& folder) {
                                      report.file_bytes, report.seconds);
     result.created = true;
   } catch (const std::exception& e) {
-    result.error = QStringLiteral("could not make the demo model %1: %2").arg(result.path, QString::fromStdString(e.what()));
+    result.error = QStringLiteral("could not write %1: %2").arg(result.path, QString::fromStdString(e.what()));
+    return failed(result);
   }
   return result;
 }

@@ -26,7 +26,8 @@ class DemoModel {
   static bool isDemo(const QString& path);
 
   // Makes <folder>/fileName() unless a valid one is there. Blocking (disk I/O and generation):
-  // call it off the GUI thread, e.g. through DemoModelJob. Never throws.
+  // call it off the GUI thread, e.g. through DemoModelJob. Never throws; a failure is also logged
+  // (error level, with the reason: a file in the way of the folder, a read-only folder, ...).
   static DemoModelResult ensure(const QString& folder);
 };
 

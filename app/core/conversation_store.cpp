@@ -18,11 +18,8 @@ QString defaultBackupDirectory(const QString& databasePath) {
   return QFileInfo(databasePath).absoluteDir().filePath(QStringLiteral("backups"));
 }
 
-QString ensureParentFolder(const QString& path) {
-  const QFileInfo info(path);
-  if (!QDir().mkpath(info.absolutePath()))
-    throw peregrine::Error(path.toStdString() + ": cannot create the folder " +
-                           info.absolutePath().toStdString());
+QString checkedLocation(const QString& path, const WriteAccessProbe& probe) {
+  prepareDatabaseLocation(path, probe);
   return path;
 }
 
@@ -46,7 +43,7 @@ ConversationStore::ConversationStore(const QString& path, StoreOptions options)
                options_.backupDirectory.isEmpty() ? defaultBackupDirectory(path)
                                                   : options_.backupDirectory,
                options_.backupsToKeep),
-      db_(openChecked(ensureParentFolder(path), backups_, report_)) {
+      db_(openChecked(checkedLocation(path, options_.writeAccess), backups_, report_)) {
   auto log = peregrine::log::get("storage");
   // Durability first: a commit survives a power cut, not only a crash. WAL keeps it cheap.
   db_.exec("PRAGMA journal_mode = WAL");
@@ -57,8 +54,10 @@ ConversationStore::ConversationStore(const QString& path, StoreOptions options)
   // A file from a newer Peregrine is refused before anything (even the backup rotation) runs.
   if (db_.userVersion() > latestSchemaVersion()) migrate(db_);
   // Back up what we found before migrating it (a version-0 file holds nothing worth saving).
-  if (options_.backupsToKeep > 0 && db_.userVersion() > 0 &&
-      report_.outcome != OpenOutcome::RestoredFromBackup) {
+  // A database just restored from a backup is that backup: no second copy.
+  const bool restored = report_.outcome == OpenOutcome::RestoredFromBackup ||
+                        report_.outcome == OpenOutcome::RestoredAfterLoss;
+  if (options_.backupsToKeep > 0 && db_.userVersion() > 0 && !restored) {
     try {
       report_.backupMade = backups_.create(db_);
     } catch (const peregrine::Error& e) {

@@ -20,6 +20,7 @@
 #include <QList>
 #include <QString>
 
+#include "core/database_location.h"
 #include "core/sqlite_db.h"
 #include "core/storage_recovery.h"
 #include "core/storage_types.h"
@@ -34,13 +35,15 @@ struct StoreOptions {
   std::chrono::milliseconds flushInterval{250};
   // Wall clock for created/updated times (tests inject a deterministic one).
   std::function<qint64()> clockMs;
+  // Whether a path may be written (tests inject a read-only folder; root ignores permissions).
+  WriteAccessProbe writeAccess;
 };
 
 class ConversationStore {
  public:
   // Opens or creates the database; checks, repairs and migrates it (see openReport()).
-  // Throws peregrine::Error when the file cannot be used at all (no permission, written by a
-  // newer version, ...); such a file is never modified.
+  // Throws peregrine::Error when the file cannot be used at all (a folder in its place, a
+  // read-only folder or file, written by a newer version, ...); such a file is never modified.
   explicit ConversationStore(const QString& path, StoreOptions options = {});
   // Writes pending streamed text.
   ~ConversationStore();

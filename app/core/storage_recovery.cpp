@@ -48,15 +48,90 @@ QString setAside(const QString& path) {
   return target;
 }
 
-// What is wrong with the file: empty when it passes quick_check.
-QString damageOf(const QString& path) {
+// Conversations in a database (deleted ones too: they can still be restored); -1 when unreadable.
+qint64 conversationCount(const Database& db) {
   try {
-    Database db(path, Database::Mode::ReadOnly);
-    const QStringList findings = db.quickCheck();
-    return findings.join(QStringLiteral("; "));
-  } catch (const SqliteError& e) {
-    return QString::fromStdString(e.what());
+    return db.queryInt64("SELECT COUNT(*) FROM conversations");
+  } catch (const SqliteError&) {
+    return -1;
   }
+}
+
+qint64 conversationCount(const QString& path) {
+  try {
+    return conversationCount(Database(path, Database::Mode::ReadOnly));
+  } catch (const SqliteError&) {
+    return -1;
+  }
+}
+
+// The backup rotation must keep beyond the newest `kept`: the newest one holding more
+// conversations than the live database, unless one of the kept ones already does.
+QString lastFullerBackup(const QStringList& newestFirst, int kept, qint64 live) {
+  for (int i = 0; i < newestFirst.size(); ++i) {
+    if (conversationCount(newestFirst[i]) > live) return i < kept ? QString() : newestFirst[i];
+  }
+  return {};
+}
+
+// A lost database's -wal / -shm belong to the lost file; replayed into a restored copy they would
+// damage it. Moved aside, not deleted.
+void setAsideCompanionsOfLost(const QString& path) {
+  for (const char* companion : {"-wal", "-shm", "-journal"}) {
+    const QString from = path + QLatin1String(companion);
+    if (!QFileInfo::exists(from)) continue;
+    const QString to = from + QStringLiteral(".orphaned-") + utcStamp();
+    if (QFile::rename(from, to))
+      peregrine::log::get("storage")->warn("{}: kept as {} (its database is missing)", from.toStdString(),
+                                           to.toStdString());
+    else
+      throw peregrine::Error(from.toStdString() + ": left behind by the missing database and cannot be moved " +
+                             "aside; nothing was changed (check the folder's permissions)");
+  }
+}
+
+// Copies the newest good backup to path; false when none is good. Each backup passed over is
+// logged and listed in the report.
+bool restoreNewestGoodBackup(const QString& path, const QStringList& newestFirst, OpenReport& report) {
+  auto log = peregrine::log::get("storage");
+  for (const QString& backup : newestFirst) {
+    const QString problem = BackupSet::problemWith(backup);
+    if (!problem.isEmpty()) {
+      log->warn("backup {} is unusable: {}", backup.toStdString(), problem.toStdString());
+      report.unusableBackups << QFileInfo(backup).fileName() + QStringLiteral(": ") + problem;
+      continue;
+    }
+    if (!QFile::copy(backup, path)) {
+      std::string message = path.toStdString() + ": cannot copy the backup " + backup.toStdString() + " into place";
+      if (!report.corruptCopyPath.isEmpty())
+        message += "; the damaged file is kept as " + report.corruptCopyPath.toStdString();
+      throw peregrine::Error(message);
+    }
+    // Backups are read-only in some setups (copied from media); the live file must be writable.
+    QFile::setPermissions(path, QFile::permissions(path) | QFile::WriteOwner | QFile::ReadOwner);
+    report.backupUsed = backup;
+    log->warn("{}: restored from backup {} ({} conversations)", path.toStdString(), backup.toStdString(),
+              conversationCount(backup));
+    return true;
+  }
+  return false;
+}
+
+// The database file is gone while backups remain: the history was lost, not never made.
+Database restoreLost(const QString& path, const QStringList& backups, OpenReport& report) {
+  auto log = peregrine::log::get("storage");
+  log->warn("{}: the database is missing; {} backup(s) found", path.toStdString(), backups.size());
+  report.problem = QStringLiteral("the file was missing");
+  setAsideCompanionsOfLost(path);
+  if (restoreNewestGoodBackup(path, backups, report)) {
+    report.outcome = OpenOutcome::RestoredAfterLoss;
+  } else {
+    report.outcome = OpenOutcome::ResetAfterLoss;
+    log->error("{}: the database is missing and none of its {} backup(s) is usable; starting an empty "
+               "database (the backups are left as they are)",
+               path.toStdString(), backups.size());
+  }
+  return Database(path);
 }
 
 }  // namespace
@@ -64,8 +139,9 @@ QString damageOf(const QString& path) {
 // ---- OpenReport -------------------------------------------------------------------------------
 
 bool OpenReport::needsAttention() const {
-  return outcome == OpenOutcome::RestoredFromBackup ||
-         outcome == OpenOutcome::ResetAfterCorruption || !backupError.isEmpty();
+  return outcome == OpenOutcome::RestoredFromBackup || outcome == OpenOutcome::ResetAfterCorruption ||
+         outcome == OpenOutcome::RestoredAfterLoss || outcome == OpenOutcome::ResetAfterLoss ||
+         !backupError.isEmpty();
 }
 
 QString OpenReport::userMessage() const {
@@ -86,6 +162,18 @@ QString OpenReport::userMessage() const {
                     "The conversation database was damaged (%1) and no usable backup was found, "
                     "so a new empty database was started. The damaged file was kept as %2.")
                     .arg(problem, corruptCopyPath);
+      break;
+    case OpenOutcome::RestoredAfterLoss:
+      message = QStringLiteral(
+                    "The conversation database was missing. It was restored from the backup %1; "
+                    "changes made after that backup may be missing.")
+                    .arg(QFileInfo(backupUsed).fileName());
+      break;
+    case OpenOutcome::ResetAfterLoss:
+      message = QStringLiteral(
+                    "The conversation database was missing and none of its backups could be used "
+                    "(%1), so a new empty database was started. The backups were left as they are.")
+                    .arg(unusableBackups.join(QStringLiteral("; ")));
       break;
   }
   if (!backupError.isEmpty()) {
@@ -137,12 +225,38 @@ QString BackupSet::create(const Database& db) const {
     QFile::remove(partial);
     throw peregrine::Error(path.toStdString() + ": cannot move the finished backup into place");
   }
-  QStringList all = newestFirst();
-  for (int i = std::max(keep_, 1); i < all.size(); ++i) {
-    if (!QFile::remove(all[i]))
-      peregrine::log::get("storage")->warn("cannot remove old backup {}", all[i].toStdString());
-  }
+  removeOld(db);
   return path;
+}
+
+void BackupSet::removeOld(const Database& live) const {
+  auto log = peregrine::log::get("storage");
+  const QStringList all = newestFirst();
+  const int kept = std::max(keep_, 1);
+  if (all.size() <= kept) return;
+  const qint64 liveCount = conversationCount(live);
+  const QString fuller = lastFullerBackup(all, kept, liveCount);
+  if (!fuller.isEmpty())
+    log->info("keeping the backup {} beyond the newest {}: it holds {} conversations, the database {}",
+              fuller.toStdString(), kept, conversationCount(fuller), liveCount);
+  for (int i = kept; i < all.size(); ++i) {
+    if (all[i] != fuller && !QFile::remove(all[i])) log->warn("cannot remove old backup {}", all[i].toStdString());
+  }
+}
+
+QString BackupSet::problemWith(const QString& backup) {
+  if (QFileInfo(backup).size() == 0) return QStringLiteral("the file is empty");
+  try {
+    Database db(backup, Database::Mode::ReadOnly);
+    const QStringList findings = db.quickCheck();
+    if (!findings.isEmpty()) return findings.join(QStringLiteral("; "));
+    if (db.userVersion() <= 0 ||
+        db.queryInt64("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'conversations'") == 0)
+      return QStringLiteral("it holds no conversation tables");
+    return {};
+  } catch (const SqliteError& e) {
+    return QString::fromStdString(e.reason());
+  }
 }
 
 // ---- openChecked ------------------------------------------------------------------------------
@@ -151,9 +265,11 @@ Database openChecked(const QString& path, const BackupSet& backups, OpenReport& 
   auto log = peregrine::log::get("storage");
   const QFileInfo info(path);
   const bool existed = info.exists();
+  const QStringList available = backups.newestFirst();
+  if (!existed && !available.isEmpty()) return restoreLost(path, available, report);
   QString problem;
 
-  if (existed && info.size() == 0 && !backups.newestFirst().isEmpty()) {
+  if (existed && info.size() == 0 && !available.isEmpty()) {
     // We never leave an empty file behind (the schema is written at creation), so an empty file
     // next to backups means the contents were lost.
     problem = QStringLiteral("the file is empty");
@@ -179,21 +295,8 @@ Database openChecked(const QString& path, const BackupSet& backups, OpenReport& 
   report.corruptCopyPath = setAside(path);
   log->warn("{}: damaged file kept as {}", path.toStdString(), report.corruptCopyPath.toStdString());
 
-  for (const QString& backup : backups.newestFirst()) {
-    const QString damage = damageOf(backup);
-    if (!damage.isEmpty()) {
-      log->warn("backup {} is unusable too: {}", backup.toStdString(), damage.toStdString());
-      continue;
-    }
-    if (!QFile::copy(backup, path))
-      throw peregrine::Error(path.toStdString() + ": cannot copy the backup " +
-                             backup.toStdString() + " into place; the damaged file is kept as " +
-                             report.corruptCopyPath.toStdString());
-    // Backups are read-only in some setups (copied from media); the live file must be writable.
-    QFile::setPermissions(path, QFile::permissions(path) | QFile::WriteOwner | QFile::ReadOwner);
+  if (restoreNewestGoodBackup(path, available, report)) {
     report.outcome = OpenOutcome::RestoredFromBackup;
-    report.backupUsed = backup;
-    log->warn("{}: restored from backup {}", path.toStdString(), backup.toStdString());
     return Database(path);
   }
 

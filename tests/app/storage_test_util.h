@@ -3,13 +3,20 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <memory>
 #include <ostream>
+#include <sstream>
+#include <string>
 
 #include <QDir>
 #include <QFile>
 #include <QTemporaryDir>
 
+#include <spdlog/sinks/ostream_sink.h>
+
 #include "core/conversation_store.h"
+#include "peregrine/log.h"
 
 // Readable QStrings in gtest failure messages.
 inline void PrintTo(const QString& text, std::ostream* os) { *os << '"' << text.toStdString() << '"'; }
@@ -45,6 +52,32 @@ class StorageTest : public ::testing::Test {
   }
 
   QTemporaryDir dir_;
+};
+
+// Everything one subsystem's logger writes while the capture lives ("[level] message" lines), on
+// top of its normal output.
+class LogCapture {
+ public:
+  explicit LogCapture(std::string subsystem = "storage")
+      : logger_(peregrine::log::get(subsystem)),
+        sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(stream_)) {
+    sink_->set_pattern("[%l] %v");
+    logger_->sinks().push_back(sink_);
+  }
+  ~LogCapture() {
+    auto& sinks = logger_->sinks();
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+  }
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+
+  std::string text() const { return stream_.str(); }
+  bool contains(const std::string& part) const { return text().find(part) != std::string::npos; }
+
+ private:
+  std::ostringstream stream_;
+  std::shared_ptr<spdlog::logger> logger_;
+  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
 };
 
 }  // namespace peregrine::app::test
