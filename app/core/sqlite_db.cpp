@@ -245,6 +245,8 @@ qint64 Database::lastInsertId() const { return sqlite3_last_insert_rowid(db_); }
 
 int Database::changes() const { return sqlite3_changes(db_); }
 
+bool Database::inTransaction() const { return db_ && !sqlite3_get_autocommit(db_); }
+
 qint64 Database::maxPageCount() const { return queryInt64("PRAGMA max_page_count"); }
 
 qint64 Database::setMaxPageCount(qint64 pages) {
@@ -322,7 +324,7 @@ void Database::registerContainsFunction() {
 Transaction::Transaction(Database& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
 
 Transaction::~Transaction() {
-  if (done_) return;
+  if (done_ || !db_.inTransaction()) return;
   try {
     db_.exec("ROLLBACK");
   } catch (const SqliteError& e) {

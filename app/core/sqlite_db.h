@@ -98,6 +98,9 @@ class Database {
 
   qint64 lastInsertId() const;
   int changes() const;
+  // False in autocommit mode: no BEGIN, or SQLite rolled the transaction back itself (it may after
+  // SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY or SQLITE_NOMEM).
+  bool inTransaction() const;
   // PRAGMA max_page_count: the size in pages past which a write fails with SQLITE_FULL (SQLite
   // raises the value given to at least the current page count). Returns the limit now in force.
   qint64 maxPageCount() const;
@@ -123,7 +126,8 @@ class Database {
   sqlite3* db_ = nullptr;
 };
 
-// BEGIN IMMEDIATE ... COMMIT; rolls back when destroyed uncommitted (an exception unwound past it).
+// BEGIN IMMEDIATE ... COMMIT; rolls back when destroyed uncommitted (an exception unwound past it)
+// unless SQLite already did.
 class Transaction {
  public:
   explicit Transaction(Database& db);
