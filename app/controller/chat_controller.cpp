@@ -407,8 +407,9 @@ void ChatController::shutdown() {
     emit answerFinished(partial, MessageState::Interrupted);
     return;
   }
-  // An answer left unfinished by a full disk: a last try (else the next start marks it interrupted).
-  storeSafely(tr("save the answer"), [this] { finishUnfinishedAnswer(); });
+  // An answer left unfinished by a full disk: a last try, quiet (its failure was reported when the
+  // answer ended; the next start marks it interrupted).
+  storeSafely(tr("save the answer"), [this] { finishUnfinishedAnswer(); }, /*quiet=*/true);
 }
 
 void ChatController::regenerate(qint64 answerId) {
