@@ -344,7 +344,7 @@ void ChatController::endAnswer(const std::optional<peregrine::GenerationStats>& 
   const qint64 finished = std::exchange(answer_, kNoMessage);
   generation_ = 0;
   window_.setGenerating(false);
-  unfinished_ = UnfinishedAnswer{finished, stats, state};
+  unfinished_ = UnfinishedAnswer{finished, stats, state, std::nullopt};
   if (!storeSafely(tr("save the answer"), [this] { finishUnfinishedAnswer(); })) showNotSaved(finished);
   storeSafely(tr("show the chats"), [this] { refreshList(); });
   emit answerFinished(finished, state);
@@ -402,7 +402,7 @@ void ChatController::shutdown() {
     flushTimer_.stop();
     const qint64 partial = std::exchange(answer_, kNoMessage);
     generation_ = 0;
-    unfinished_ = UnfinishedAnswer{partial, std::nullopt, MessageState::Interrupted};
+    unfinished_ = UnfinishedAnswer{partial, std::nullopt, MessageState::Interrupted, std::nullopt};
     storeSafely(tr("save the answer"), [this] { finishUnfinishedAnswer(); });
     emit answerFinished(partial, MessageState::Interrupted);
     return;

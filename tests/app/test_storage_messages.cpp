@@ -182,7 +182,7 @@ TEST_F(MessagesTest, ClosingWritesPendingTextAndLeftoverStreamsBecomeInterrupted
 // whole interval before it tries again (not at every token, each paying for a failing write);
 // once there is room everything is written, in order.
 TEST_F(MessagesTest, StreamedTextWaitsInMemoryWhileTheDiskIsFull) {
-  auto store = open(50ms);
+  auto store = open(500ms);  // long enough that no test machine stalls that long between two calls
   const qint64 c = store->createConversation();
   const qint64 a = store->beginAssistantMessage(c, kNoMessage, QStringLiteral("m"));
   store->appendStreamText(a, QStringLiteral("before "));
@@ -190,7 +190,7 @@ TEST_F(MessagesTest, StreamedTextWaitsInMemoryWhileTheDiskIsFull) {
   store->simulateFullDisk(true);
   const QString big(64 * 1024, QLatin1Char('x'));  // needs more pages than the file may take
   store->appendStreamText(a, big);
-  QThread::msleep(60);
+  QThread::msleep(520);
   try {
     store->flushIfDue();
     ADD_FAILURE() << "writing 64 KiB into a file that may not grow succeeded";
