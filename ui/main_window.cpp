@@ -13,6 +13,7 @@
 #include "ui/chat_view.h"
 #include "ui/code_block.h"
 #include "ui/conversation_list.h"
+#include "ui/error_banner.h"
 #include "ui/input_box.h"
 #include "ui/status_bar_widget.h"
 
@@ -23,6 +24,7 @@ MainWindow::MainWindow(QWidget* parent)
       conversations_(new ConversationList),
       chat_(new ChatView),
       input_(new InputBox),
+      error_(new ErrorBanner),
       status_(new StatusBarWidget),
       splitter_(new QSplitter(Qt::Horizontal)),
       settingsPanel_(new ChatSettingsPanel),
@@ -35,6 +37,7 @@ MainWindow::MainWindow(QWidget* parent)
   chatLayout->setContentsMargins(0, 0, 0, 0);
   chatLayout->setSpacing(0);
   chatLayout->addWidget(chat_, 1);
+  chatLayout->addWidget(error_);
   chatLayout->addWidget(input_);
 
   splitter_->setObjectName(QStringLiteral("mainSplitter"));
@@ -132,6 +135,10 @@ void MainWindow::setChatPlaceholder(const QString& html) { chat_->setPlaceholder
 void MainWindow::showStatusMessage(const QString& text, int timeoutMs) {
   statusBar()->showMessage(text, timeoutMs);
 }
+
+void MainWindow::showError(const QString& text) { error_->showMessage(text); }
+
+void MainWindow::clearError() { error_->dismiss(); }
 
 QAction* MainWindow::addShortcut(const QString& text, const QKeySequence& keys) {
   auto* action = new QAction(text, this);

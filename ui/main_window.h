@@ -23,6 +23,7 @@ class ChatSettingsPanel;
 class ChatView;
 class ConversationList;
 class ConversationListModel;
+class ErrorBanner;
 class InputBox;
 class MessageListModel;
 class StatusBarWidget;
@@ -36,6 +37,7 @@ class MainWindow : public QMainWindow {
   ChatView* chatView() const { return chat_; }
   InputBox* inputBox() const { return input_; }
   StatusBarWidget* statusWidget() const { return status_; }
+  ErrorBanner* errorBanner() const { return error_; }
   ChatSettingsPanel* chatSettingsPanel() const { return settingsPanel_; }
   QDockWidget* chatSettingsDock() const { return settingsDock_; }
   // The rows of the open chat (ChatView observes them) and of the sidebar.
@@ -66,6 +68,10 @@ class MainWindow : public QMainWindow {
   // Shown in an empty chat (welcome, how to add a model).
   void setChatPlaceholder(const QString& html);
   void showStatusMessage(const QString& text, int timeoutMs);
+  // A failure the user must know about (the disk is full, ...), above the input box until closed
+  // or cleared; the window stays usable (no dialog).
+  void showError(const QString& text);
+  void clearError();
 
   // Window geometry, the splitter position and the docks, under "window/" in settings.
   void restoreWindowState(const QSettings& settings);
@@ -102,6 +108,7 @@ class MainWindow : public QMainWindow {
   ConversationList* conversations_;
   ChatView* chat_;
   InputBox* input_;
+  ErrorBanner* error_;
   StatusBarWidget* status_;
   QSplitter* splitter_;
   ChatSettingsPanel* settingsPanel_;

@@ -26,10 +26,18 @@ ChatController::ChatController(ui::MainWindow& window, ConversationStore& store,
 
 ChatController::ChatController(ui::MainWindow& window, ConversationStore& store, EngineClient& engine,
                                Options options, QObject* parent)
-    : QObject(parent), window_(window), store_(store), engine_(engine), options_(options) {
+    : QObject(parent),
+      window_(window),
+      store_(store),
+      engine_(engine),
+      options_(options),
+      storage_(store.path(), [this](const QString& message) {
+        window_.showError(message);
+        emit storageFailed(message);
+      }) {
   qRegisterMetaType<MessageState>("peregrine::app::MessageState");
   flushTimer_.setInterval(options_.flushTimerMs);
-  connect(&flushTimer_, &QTimer::timeout, this, [this] { store_.flushIfDue(); });
+  connect(&flushTimer_, &QTimer::timeout, this, [this] { storeStreamed([this] { store_.flushIfDue(); }); });
   connectWindow();
   connectEngine();
   refreshList();
@@ -41,13 +49,14 @@ void ChatController::connectWindow() {
   connect(&window_, &ui::MainWindow::conversationSelected, this, &ChatController::openConversation);
   connect(&window_, &ui::MainWindow::newConversationRequested, this, &ChatController::newConversation);
   connect(&window_, &ui::MainWindow::renameRequested, this, [this](qint64 id, const QString& title) {
-    store_.renameConversation(id, title);
-    refreshList();
+    storeSafely(tr("rename the chat"), [&] { store_.renameConversation(id, title); });
+    // The list shows the stored title, also when renaming failed.
+    storeSafely(tr("show the chats"), [this] { refreshList(); });
   });
   connect(&window_, &ui::MainWindow::deleteRequested, this, &ChatController::deleteConversation);
   connect(&window_, &ui::MainWindow::searchChanged, this, [this](const QString& query) {
     query_ = query;
-    refreshList();
+    storeSafely(tr("search the chats"), [this] { refreshList(); });
   });
   connect(&window_, &ui::MainWindow::sendRequested, this, &ChatController::send);
   connect(&window_, &ui::MainWindow::stopRequested, this, &ChatController::stop);
@@ -94,11 +103,13 @@ void ChatController::openConversation(qint64 conversationId) {
   }
   if (conversationId != conversation_) editing_ = kNoMessage;
   conversation_ = conversationId;
-  showPath();
-  window_.setCurrentConversation(conversationId);
-  const ChatSettings settings = chatSettings();
-  emit thinkingEnabledChanged(settings.thinking);
-  emit chatSettingsChanged(settings);
+  storeSafely(tr("open the chat"), [&] {
+    showPath();
+    window_.setCurrentConversation(conversationId);
+    const ChatSettings settings = chatSettings();
+    emit thinkingEnabledChanged(settings.thinking);
+    emit chatSettingsChanged(settings);
+  });
 }
 
 void ChatController::newConversation() {
@@ -106,8 +117,8 @@ void ChatController::newConversation() {
     showMessage(tr("Stop the answer (Esc) before starting a new chat"));
     return;
   }
-  conversation_ = store_.createConversation();
-  refreshList();
+  if (!storeSafely(tr("start a new chat"), [this] { conversation_ = store_.createConversation(); })) return;
+  storeSafely(tr("show the chats"), [this] { refreshList(); });
   openConversation(conversation_);
   window_.focusInput();
 }
@@ -115,9 +126,17 @@ void ChatController::newConversation() {
 void ChatController::showPath() {
   QList<ui::MessageItem> items;
   if (conversation_) {
-    for (const Message& m : store_.currentPath(conversation_)) items << ui::messageItemFrom(m, store_.siblings(m.id));
+    for (const Message& m : store_.currentPath(conversation_)) {
+      // An answer whose end is not stored yet is shown as it ended (the store holds its last text).
+      const bool unsaved = unfinished_ && unfinished_->shown && unfinished_->id == m.id;
+      items << (unsaved ? *unfinished_->shown : ui::messageItemFrom(m, store_.siblings(m.id)));
+    }
   }
   window_.messageModel()->setMessages(items);
+}
+
+bool ChatController::storeSafely(const QString& action, const std::function<void()>& body, bool quiet) {
+  return storage_.run(action, body, quiet);
 }
 
 void ChatController::deleteConversation(qint64 conversationId) {
@@ -125,31 +144,33 @@ void ChatController::deleteConversation(qint64 conversationId) {
     showMessage(tr("Stop the answer (Esc) before deleting this chat"));
     return;
   }
-  store_.deleteConversation(conversationId);
+  if (!storeSafely(tr("delete the chat"), [&] { store_.deleteConversation(conversationId); })) return;
   lastDeleted_ = conversationId;
   window_.undoDeleteAction()->setEnabled(true);
   if (conversationId == conversation_) {
     conversation_ = 0;
     window_.messageModel()->clear();
   }
-  refreshList();
+  storeSafely(tr("show the chats"), [this] { refreshList(); });
   showMessage(tr("Chat deleted (Chat → Undo delete chat brings it back)"), 8000);
 }
 
 void ChatController::undoDelete() {
   if (!lastDeleted_) return;
-  store_.restoreConversation(lastDeleted_);
+  // Kept for another try when it fails (the file may become writable again).
+  if (!storeSafely(tr("bring the chat back"), [this] { store_.restoreConversation(lastDeleted_); })) return;
   const qint64 restored = std::exchange(lastDeleted_, 0);
   window_.undoDeleteAction()->setEnabled(false);
-  refreshList();
+  storeSafely(tr("show the chats"), [this] { refreshList(); });
   if (!isGenerating()) openConversation(restored);
 }
 
 bool ChatController::thinkingEnabled() const { return chatSettings().thinking; }
 
 void ChatController::setThinkingEnabled(bool enabled) {
-  if (enabled == thinkingEnabled()) return;
-  ChatSettings settings = chatSettings();
+  ChatSettings settings;
+  if (!storeSafely(tr("save the chat settings"), [&] { settings = chatSettings(); })) return;
+  if (enabled == settings.thinking) return;
   settings.thinking = enabled;
   setChatSettings(settings);
 }
@@ -160,11 +181,20 @@ ChatSettings ChatController::chatSettings() const {
 }
 
 void ChatController::setChatSettings(const ChatSettings& settings) {
-  const ChatSettings before = chatSettings();
-  if (!conversation_) conversation_ = store_.createConversation();
-  const QJsonObject stored = store_.conversation(conversation_)->settings;
-  store_.setConversationSettings(conversation_, settings.toJson(stored));
-  refreshList();
+  ChatSettings before;
+  const bool stored = storeSafely(tr("save the chat settings"), [&] {
+    before = chatSettings();
+    if (!conversation_) conversation_ = store_.createConversation();
+    const QJsonObject json = store_.conversation(conversation_)->settings;
+    store_.setConversationSettings(conversation_, settings.toJson(json));
+    refreshList();
+  });
+  if (!stored) {
+    // The panel keeps the user's edit (the next edit stores them all); the list shows the chat
+    // when one was made for the settings.
+    storeSafely(tr("show the chats"), [this] { refreshList(); }, /*quiet=*/true);
+    return;
+  }
   if (before.thinking != settings.thinking) emit thinkingEnabledChanged(settings.thinking);
   emit chatSettingsChanged(settings);
 }
@@ -182,22 +212,43 @@ void ChatController::send(const QString& text) {
     emit generationFailed(tr("No model is loaded"));
     return;
   }
+  if (storeSafely(tr("send the message"), [&] { storeAndAnswer(text); })) {
+    window_.clearError();
+    return;
+  }
+  // Not sent, or sent but its answer could not start (the question's row is then on screen): the
+  // text stays in the box. Enter sends it again; a question stored without its answer is then
+  // answered, not stored twice. The rows on screen changed only with what was stored.
+  window_.setInputText(text);
+  storeSafely(tr("show the chats"), [this] { refreshList(); }, /*quiet=*/true);
+}
+
+void ChatController::storeAndAnswer(const QString& text) {
+  finishUnfinishedAnswer();
   if (!conversation_) conversation_ = store_.createConversation();
   ui::MessageListModel* model = window_.messageModel();
   const QList<Message> path = store_.currentPath(conversation_);
   qint64 parent = path.isEmpty() ? kNoMessage : path.last().id;
+  int replacedRow = -1;
   if (editing_) {
     // An edit is a sibling of the edited message: same parent, the original stays as a branch
     // (off screen: the new version takes its place).
-    const qint64 editedId = std::exchange(editing_, kNoMessage);
-    const std::optional<Message> edited = store_.message(editedId);
+    const std::optional<Message> edited = store_.message(editing_);
     if (edited && edited->conversationId == conversation_) {
       parent = edited->parentId;
-      model->truncate(model->rowOf(editedId));
+      replacedRow = model->rowOf(editing_);
     }
+  } else if (!path.isEmpty() && path.last().role == Role::User && path.last().content == text) {
+    // The same question again, stored last time but left without an answer (the answer's row could
+    // not be stored): answer that one.
+    editing_ = kNoMessage;
+    startAnswer(path.last().id);
+    return;
   }
   // Committed before the engine is asked: a crash during the answer never loses the question.
   const qint64 question = store_.appendUserMessage(conversation_, parent, text);
+  editing_ = kNoMessage;
+  model->truncate(replacedRow);
   model->appendMessage(storedItem(question));
   refreshList();
   startAnswer(question);
@@ -222,14 +273,19 @@ GenerationRequest ChatController::requestFor(qint64 parentId) const {
   return request;
 }
 
-void ChatController::startAnswer(qint64 parentId) {
+void ChatController::startAnswer(qint64 parentId, int replacedRow) {
   const GenerationRequest request = requestFor(parentId);
   const QJsonObject sampling = samplingJson(request);
   QString model = engine_.model() ? engine_.model()->name : QString();
   if (engine_.model() && DemoModel::isDemo(engine_.model()->path)) model = DemoModel::displayName();
-  answer_ = store_.beginAssistantMessage(conversation_, parentId, model, sampling);
+  const qint64 answer = store_.beginAssistantMessage(conversation_, parentId, model, sampling);
+  const ui::MessageItem row = storedItem(answer);
+  // Stored: from here on nothing throws.
+  answer_ = answer;
   stopRequested_ = false;
-  window_.messageModel()->appendMessage(storedItem(answer_));
+  streamWriteFailed_ = false;
+  window_.messageModel()->truncate(replacedRow);
+  window_.messageModel()->appendMessage(row);
   window_.setGenerating(true);
   flushTimer_.start();
   lastRequest_ = request;
@@ -239,13 +295,18 @@ void ChatController::startAnswer(qint64 parentId) {
 void ChatController::onThinkingText(quint64 id, const QString& piece) {
   if (id != generation_ || !answer_) return;
   window_.messageModel()->appendThinking(answer_, piece);
-  store_.appendStreamText(answer_, piece, StreamPart::Thinking);
+  storeStreamed([&] { store_.appendStreamText(answer_, piece, StreamPart::Thinking); });
 }
 
 void ChatController::onAnswerText(quint64 id, const QString& piece) {
   if (id != generation_ || !answer_) return;
   window_.messageModel()->appendAnswer(answer_, piece);
-  store_.appendStreamText(answer_, piece, StreamPart::Content);
+  storeStreamed([&] { store_.appendStreamText(answer_, piece, StreamPart::Content); });
+}
+
+void ChatController::storeStreamed(const std::function<void()>& body) {
+  // The store keeps text it could not write and tries again at its next flush; the screen goes on.
+  if (!storeSafely(tr("save the answer"), body, /*quiet=*/streamWriteFailed_)) streamWriteFailed_ = true;
 }
 
 void ChatController::onProgress(quint64 id, const peregrine::GenerationStats& stats) {
@@ -282,17 +343,36 @@ void ChatController::endAnswer(const std::optional<peregrine::GenerationStats>& 
   flushTimer_.stop();
   const qint64 finished = std::exchange(answer_, kNoMessage);
   generation_ = 0;
-  store_.finishAssistantMessage(finished, stats, state);
   window_.setGenerating(false);
+  unfinished_ = UnfinishedAnswer{finished, stats, state, std::nullopt};
+  if (!storeSafely(tr("save the answer"), [this] { finishUnfinishedAnswer(); })) showNotSaved(finished);
+  storeSafely(tr("show the chats"), [this] { refreshList(); });
+  emit answerFinished(finished, state);
+}
+
+void ChatController::finishUnfinishedAnswer() {
+  if (!unfinished_) return;
+  store_.finishAssistantMessage(unfinished_->id, unfinished_->stats, unfinished_->state);
+  const qint64 finished = std::exchange(unfinished_, std::nullopt)->id;
   // The stored version: its statistics, state and branch arrows (the text is what streamed).
   window_.messageModel()->updateMessage(storedItem(finished));
-  refreshList();
-  emit answerFinished(finished, state);
+}
+
+void ChatController::showNotSaved(qint64 messageId) {
+  ui::MessageListModel* model = window_.messageModel();
+  const int row = model->rowOf(messageId);
+  if (row < 0) return;
+  ui::MessageItem item = model->at(row);  // the text as it streamed
+  item.streaming = false;
+  item.footer = tr("not saved yet");
+  model->updateMessage(item);
+  if (unfinished_ && unfinished_->id == messageId) unfinished_->shown = item;
 }
 
 void ChatController::beginEdit(qint64 userMessageId) {
   if (isGenerating()) return;
-  const std::optional<Message> message = store_.message(userMessageId);
+  std::optional<Message> message;
+  if (!storeSafely(tr("edit the message"), [&] { message = store_.message(userMessageId); })) return;
   if (!message || message->role != Role::User || message->conversationId != conversation_) return;
   editing_ = userMessageId;
   window_.setInputText(message->content);
@@ -315,40 +395,48 @@ void ChatController::stop() {
 }
 
 void ChatController::shutdown() {
-  if (!isGenerating()) return;
-  engine_.stop(generation_);
-  // Not waiting for the engine's reply: the window is closing. Its late signals are ignored
-  // (generation_ is reset) and ~EngineClient joins the engine thread.
-  flushTimer_.stop();
-  const qint64 partial = std::exchange(answer_, kNoMessage);
-  generation_ = 0;
-  store_.finishAssistantMessage(partial, std::nullopt, MessageState::Interrupted);
-  emit answerFinished(partial, MessageState::Interrupted);
+  if (isGenerating()) {
+    engine_.stop(generation_);
+    // Not waiting for the engine's reply: the window is closing. Its late signals are ignored
+    // (generation_ is reset) and ~EngineClient joins the engine thread.
+    flushTimer_.stop();
+    const qint64 partial = std::exchange(answer_, kNoMessage);
+    generation_ = 0;
+    unfinished_ = UnfinishedAnswer{partial, std::nullopt, MessageState::Interrupted, std::nullopt};
+    storeSafely(tr("save the answer"), [this] { finishUnfinishedAnswer(); });
+    emit answerFinished(partial, MessageState::Interrupted);
+    return;
+  }
+  // An answer left unfinished by a full disk: a last try, quiet (its failure was reported when the
+  // answer ended; the next start marks it interrupted).
+  storeSafely(tr("save the answer"), [this] { finishUnfinishedAnswer(); }, /*quiet=*/true);
 }
 
 void ChatController::regenerate(qint64 answerId) {
   if (isGenerating()) return;
-  const std::optional<Message> old = store_.message(answerId);
-  if (!old || old->role != Role::Assistant) return;
   if (!engine_.hasModel() && engine_.state() != EngineClient::State::Loading) {
     showMessage(tr("No model is loaded: choose one in the Model menu"), 8000);
     return;
   }
-  // The new answer is a sibling of the old one (same parent, the question); the old one stays
-  // in storage and leaves the screen.
-  store_.setCurrentLeaf(conversation_, old->parentId);
-  ui::MessageListModel* model = window_.messageModel();
-  model->truncate(model->rowOf(answerId));
-  startAnswer(old->parentId);
+  storeSafely(tr("start a new answer"), [&] {
+    finishUnfinishedAnswer();
+    const std::optional<Message> old = store_.message(answerId);
+    if (!old || old->role != Role::Assistant) return;
+    // The new answer is a sibling of the old one (same parent, the question; storing it makes it
+    // the current leaf); the old one stays in storage and leaves the screen.
+    startAnswer(old->parentId, window_.messageModel()->rowOf(answerId));
+  });
 }
 
 void ChatController::switchBranch(qint64 messageId, int delta) {
   if (isGenerating()) return;
-  const Siblings siblings = store_.siblings(messageId);
-  const int target = siblings.index + delta;
-  if (target < 0 || target >= siblings.ids.size()) return;
-  store_.setCurrentLeaf(conversation_, store_.newestLeafUnder(siblings.ids[target]));
-  showPath();
+  storeSafely(tr("switch the branch"), [&] {
+    const Siblings siblings = store_.siblings(messageId);
+    const int target = siblings.index + delta;
+    if (target < 0 || target >= siblings.ids.size()) return;
+    store_.setCurrentLeaf(conversation_, store_.newestLeafUnder(siblings.ids[target]));
+    showPath();
+  });
 }
 
 void ChatController::showMessage(const QString& text, int timeoutMs) {

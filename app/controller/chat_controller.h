@@ -13,8 +13,16 @@
 // One answer at a time. Quitting during generation (MainWindow::closing, or destroying the
 // controller) cancels it and stores the partial text as interrupted; the engine thread is then
 // joined by ~EngineClient without waiting for the answer to end.
+//
+// Every store call it makes for a request or an engine event goes through a StorageGuard: a
+// failure (a full disk, a file that cannot be written) never leaves a slot — Qt would abort — but
+// becomes storageFailed and the window's error banner. What the user had stays: a send that could
+// not be stored puts its text back into the input box; an answer whose text cannot be written goes
+// on streaming onto the screen while the store holds the text in memory, and an answer that could
+// not be stored as finished ("not saved yet") is stored by the next send, regenerate or quit.
 #pragma once
 
+#include <functional>
 #include <optional>
 
 #include <QMetaType>
@@ -23,12 +31,13 @@
 #include <QTimer>
 
 #include "bridge/bridge_types.h"
+#include "controller/storage_guard.h"
 #include "core/chat_settings.h"
 #include "core/storage_types.h"
+#include "ui/message_list_model.h"
 
 namespace peregrine::ui {
 class MainWindow;
-struct MessageItem;
 }
 
 namespace peregrine::app {
@@ -86,11 +95,15 @@ class ChatController : public QObject {
   void shutdown();
 
  signals:
-  // The answer was stored in its final state (complete, interrupted, or failed).
+  // The answer ended (complete or interrupted) and was stored so, or, when storing failed
+  // (storageFailed), will be by the next send, regenerate or quit.
   void answerFinished(qint64 messageId, peregrine::app::MessageState state);
   // The engine refused or failed the request (no model, prompt too long...).
   void generationFailed(const QString& message);
   void thinkingEnabledChanged(bool enabled);
+  // A storage call failed (the disk is full, the file cannot be written...): message is what the
+  // window shows, in plain words with the database's folder. The app goes on.
+  void storageFailed(const QString& message);
   // Another chat was opened, or the open chat's settings changed.
   void chatSettingsChanged(const peregrine::app::ChatSettings& settings);
 
@@ -100,9 +113,23 @@ class ChatController : public QObject {
   void refreshList();
   // The open chat's current path into the message list (every row replaced).
   void showPath();
+  // Runs a store call for what the user asked (action: "send the message"); false when it failed
+  // (then reported, unless quiet).
+  bool storeSafely(const QString& action, const std::function<void()>& body, bool quiet = false);
+  // The part of send that touches the store; throws when a store call fails.
+  void storeAndAnswer(const QString& text);
+  // Stores the final state of an answer whose finishing failed (unfinished_); throws when it fails
+  // again. At most one answer is unfinished, and none while one streams: send and regenerate call
+  // this first.
+  void finishUnfinishedAnswer();
+  // Streamed text on its way to the store; a failure is reported once per answer.
+  void storeStreamed(const std::function<void()>& body);
   // A stored message as a row of the message list.
   ui::MessageItem storedItem(qint64 messageId) const;
-  void startAnswer(qint64 parentId);
+  // Stores the answer's row under parentId, then (only then) drops the rows from replacedRow on
+  // (regenerate: the old answer leaves the screen) and streams the answer. Throws when the row
+  // cannot be stored; the view is then unchanged.
+  void startAnswer(qint64 parentId, int replacedRow = -1);
   GenerationRequest requestFor(qint64 parentId) const;
   void onThinkingText(quint64 id, const QString& piece);
   void onAnswerText(quint64 id, const QString& piece);
@@ -111,11 +138,14 @@ class ChatController : public QObject {
   void onError(quint64 id, const QString& message);
   void endAnswer(const std::optional<peregrine::GenerationStats>& stats, MessageState state);
   void showMessage(const QString& text, int timeoutMs = 5000);
+  // The answer's row as it ended, when the store could not take its final state.
+  void showNotSaved(qint64 messageId);
 
   ui::MainWindow& window_;
   ConversationStore& store_;
   EngineClient& engine_;
   Options options_;
+  StorageGuard storage_;
   QTimer flushTimer_;
   QString query_;
   QString welcome_;
@@ -127,7 +157,17 @@ class ChatController : public QObject {
   qint64 answer_ = kNoMessage;
   quint64 generation_ = 0;
   bool stopRequested_ = false;
+  bool streamWriteFailed_ = false;  // reported for this answer already
   std::optional<GenerationRequest> lastRequest_;
+
+  // An answer that ended while the store could not take its final state.
+  struct UnfinishedAnswer {
+    qint64 id = kNoMessage;
+    std::optional<peregrine::GenerationStats> stats;
+    MessageState state = MessageState::Interrupted;
+    std::optional<ui::MessageItem> shown;  // its row as it ended on screen (showPath shows that)
+  };
+  std::optional<UnfinishedAnswer> unfinished_;
 };
 
 }  // namespace peregrine::app

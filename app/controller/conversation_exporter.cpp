@@ -12,7 +12,6 @@
 #include "core/conversation_export.h"
 #include "core/conversation_store.h"
 #include "peregrine/error.h"
-#include "peregrine/log.h"
 #include "ui/main_window.h"
 
 namespace peregrine::app {
@@ -22,7 +21,8 @@ ConversationExporter::ConversationExporter(ui::MainWindow& window, const ChatCon
     : QObject(parent),
       window_(window),
       chat_(chat),
-      store_(store) {
+      store_(store),
+      storage_(store.path(), [this](const QString& message) { window_.showError(message); }) {
   chooser_ = [this](const QString& suggested, const QString& filter) {
     return QFileDialog::getSaveFileName(&window_, tr("Export chat"), suggested, filter);
   };
@@ -37,25 +37,23 @@ bool ConversationExporter::exportCurrent(Format format) {
     return false;
   }
   const QString filter = format == Format::Markdown ? tr("Markdown (*.md)") : tr("JSON (*.json)");
-  const QString path = chooser_(suggestedPath(conversation, format), filter);
+  QString suggested;
+  if (!storage_.run(tr("export the chat"), [&] { suggested = suggestedPath(conversation, format); })) return false;
+  const QString path = chooser_(suggested, filter);
   if (path.isEmpty()) return false;
   return exportTo(conversation, format, path);
 }
 
 bool ConversationExporter::exportTo(qint64 conversationId, Format format, const QString& path) {
-  try {
+  const bool written = storage_.run(tr("export the chat"), [&] {
     const QByteArray bytes = format == Format::Markdown ? exportMarkdown(store_, conversationId).toUtf8()
                                                         : exportJson(store_, conversationId);
     QSaveFile file(path);
     if (!file.open(QIODevice::WriteOnly) || file.write(bytes) != bytes.size() || !file.commit())
-      throw peregrine::Error(path.toStdString() + ": " + file.errorString().toStdString());
-  } catch (const std::exception& e) {
-    peregrine::log::get("app")->warn("export failed: {}", e.what());
-    window_.statusBar()->showMessage(tr("Export failed: %1").arg(QString::fromStdString(e.what())), 15000);
-    return false;
-  }
-  window_.statusBar()->showMessage(tr("Exported to %1").arg(QDir::toNativeSeparators(path)), 8000);
-  return true;
+      throw peregrine::Error(QDir::toNativeSeparators(path).toStdString() + ": " + file.errorString().toStdString());
+  });
+  if (written) window_.statusBar()->showMessage(tr("Exported to %1").arg(QDir::toNativeSeparators(path)), 8000);
+  return written;
 }
 
 QString ConversationExporter::suggestedPath(qint64 conversationId, Format format) const {

@@ -1,13 +1,16 @@
 // ConversationExporter — Chat → Export chat as Markdown… / as JSON… (the window's actions): asks where to save (a save
 // dialog, replaceable by the tests with setPathChooser) and writes the open conversation with
 // the store's exporters (core/conversation_export.h). The file is written whole or not at all
-// (QSaveFile); the outcome is shown in the status line.
+// (QSaveFile); success is shown in the status line, a failure (with the path and the reason) in
+// the window's error banner through a StorageGuard.
 #pragma once
 
 #include <functional>
 
 #include <QObject>
 #include <QString>
+
+#include "controller/storage_guard.h"
 
 namespace peregrine::ui {
 class MainWindow;
@@ -32,7 +35,7 @@ class ConversationExporter : public QObject {
 
   // Asks for a path and writes the open chat there. Returns whether a file was written.
   bool exportCurrent(Format format);
-  // Writes conversation conversationId to path; false (and the reason in the status line) on error.
+  // Writes conversation conversationId to path; false (and the reason in the error banner) on error.
   bool exportTo(qint64 conversationId, Format format, const QString& path);
 
  private:
@@ -41,6 +44,7 @@ class ConversationExporter : public QObject {
   ui::MainWindow& window_;
   const ChatController& chat_;
   const ConversationStore& store_;
+  StorageGuard storage_;
   PathChooser chooser_;
 };
 

@@ -2,6 +2,8 @@
 // Messages, streaming and branches are in conversation_store_messages.cpp.
 #include "core/conversation_store.h"
 
+#include <utility>
+
 #include <QDateTime>
 #include <QDir>
 #include <QFileInfo>
@@ -86,6 +88,19 @@ qint64 ConversationStore::now() const {
 QString ConversationStore::backupNow() {
   writePending();
   return backups_.create(db_);
+}
+
+void ConversationStore::simulateFullDisk(bool full) {
+  if (full && !maxPageCountBeforeFull_) {
+    maxPageCountBeforeFull_ = db_.maxPageCount();
+    db_.setMaxPageCount(1);  // SQLite raises it to the pages the file has now
+  } else if (!full && maxPageCountBeforeFull_) {
+    db_.setMaxPageCount(std::exchange(maxPageCountBeforeFull_, 0));
+  }
+}
+
+void ConversationStore::simulateReadOnly(bool readOnly) {
+  db_.exec(readOnly ? "PRAGMA query_only = ON" : "PRAGMA query_only = OFF");
 }
 
 int ConversationStore::markInterruptedStreams() {

@@ -114,6 +114,15 @@ class ConversationStore {
   // Writes a backup now (also done once per start). Returns its path.
   QString backupNow();
 
+  // ---- failures on purpose (tests) ----
+  // A full disk without filling one: while on, the file cannot grow past the pages it has (PRAGMA
+  // max_page_count), so a write that needs a new page fails with SQLITE_FULL, as it does when the
+  // file system is full. Off restores the limit it had.
+  void simulateFullDisk(bool full);
+  // While on, every write fails with SQLITE_READONLY (PRAGMA query_only), as on a file that has
+  // become read-only.
+  void simulateReadOnly(bool readOnly);
+
  private:
   struct PendingText {
     QString content;
@@ -134,6 +143,7 @@ class ConversationStore {
   BackupSet backups_;
   Database db_;
   std::map<qint64, PendingText> pending_;
+  qint64 maxPageCountBeforeFull_ = 0;  // simulateFullDisk: the limit to restore (0: not on)
 };
 
 }  // namespace peregrine::app

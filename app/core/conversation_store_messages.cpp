@@ -107,17 +107,23 @@ void ConversationStore::flush() { writePending(); }
 
 void ConversationStore::writePending() {
   if (pending_.empty()) return;
-  Transaction transaction(db_);
-  Statement append = db_.prepare(
-      "UPDATE messages SET content = content || ?2, thinking = thinking || ?3 WHERE id = ?1");
-  for (const auto& [id, text] : pending_) {
-    append.bind(1, id).bind(2, text.content).bind(3, text.thinking);
-    append.run();
-    if (db_.changes() != 1)
-      peregrine::log::get("storage")->warn("streamed text for message {} had no row to go to", id);
+  try {
+    Transaction transaction(db_);
+    Statement append = db_.prepare(
+        "UPDATE messages SET content = content || ?2, thinking = thinking || ?3 WHERE id = ?1");
+    for (const auto& [id, text] : pending_) {
+      append.bind(1, id).bind(2, text.content).bind(3, text.thinking);
+      append.run();
+      if (db_.changes() != 1)
+        peregrine::log::get("storage")->warn("streamed text for message {} had no row to go to", id);
+    }
+    transaction.commit();
+  } catch (const peregrine::Error&) {
+    // Kept for the next flush (a full disk may have room again by then), which waits a whole
+    // interval: flushIfDue does not try again at every token.
+    for (auto& [id, text] : pending_) text.age.restart();
+    throw;
   }
-  transaction.commit();
-  // Dropped only once committed: a failed write (disk full) is retried by the next flush.
   pending_.clear();
 }
 

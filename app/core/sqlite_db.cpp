@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <cerrno>
+
 #include <QByteArray>
 
 #include "peregrine/log.h"
@@ -19,6 +21,9 @@ std::string fileOf(sqlite3* db) {
   const char* name = db ? sqlite3_db_filename(db, "main") : nullptr;
   return name && *name ? name : "(in-memory database)";
 }
+
+// The OS error behind the last I/O failure on db (ENOSPC, EACCES, ...), 0 when none.
+int systemErrnoOf(sqlite3* db) { return db ? sqlite3_system_errno(db) : 0; }
 
 std::string shortSql(std::string_view sql) {
   constexpr std::size_t kMax = 120;
@@ -46,13 +51,18 @@ void containsFunction(sqlite3_context* context, int argc, sqlite3_value** argv) 
 
 }  // namespace
 
-SqliteError::SqliteError(const std::string& message, int extendedCode)
-    : peregrine::Error(message), extendedCode_(extendedCode) {}
+SqliteError::SqliteError(const std::string& message, int extendedCode, int systemErrno)
+    : peregrine::Error(message), extendedCode_(extendedCode), systemErrno_(systemErrno) {}
 
 bool SqliteError::isCorruption() const {
   const int primary = primaryCode();
   return primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB ||
          extendedCode_ == SQLITE_IOERR_SHORT_READ;
+}
+
+bool SqliteError::isDiskFull() const {
+  if (primaryCode() == SQLITE_FULL) return true;
+  return primaryCode() == SQLITE_IOERR && (systemErrno_ == ENOSPC || systemErrno_ == EDQUOT);
 }
 
 std::string SqliteError::reason() const {
@@ -82,7 +92,7 @@ void Statement::fail(int code, std::string_view what) const {
   const char* sql = stmt_ ? sqlite3_sql(stmt_) : nullptr;
   throw SqliteError(fileOf(db_) + ": " + std::string(what) + " '" + shortSql(sql ? sql : "") +
                         "': " + describe(db_, code),
-                    sqlite3_extended_errcode(db_));
+                    sqlite3_extended_errcode(db_), systemErrnoOf(db_));
 }
 
 Statement& Statement::bind(int index, qint64 value) {
@@ -199,7 +209,7 @@ void Database::close() {
 
 void Database::fail(int code, std::string_view what) const {
   throw SqliteError(path_.toStdString() + ": " + std::string(what) + ": " + describe(db_, code),
-                    db_ ? sqlite3_extended_errcode(db_) : code);
+                    db_ ? sqlite3_extended_errcode(db_) : code, systemErrnoOf(db_));
 }
 
 void Database::exec(std::string_view sql) {
@@ -211,7 +221,7 @@ void Database::exec(std::string_view sql) {
     sqlite3_free(error);
     throw SqliteError(path_.toStdString() + ": cannot run '" + shortSql(sql) + "': " + detail +
                           " (SQLite code " + std::to_string(rc) + ")",
-                      sqlite3_extended_errcode(db_));
+                      sqlite3_extended_errcode(db_), systemErrnoOf(db_));
   }
 }
 
@@ -234,6 +244,15 @@ QString Database::queryText(std::string_view sql) const {
 qint64 Database::lastInsertId() const { return sqlite3_last_insert_rowid(db_); }
 
 int Database::changes() const { return sqlite3_changes(db_); }
+
+bool Database::inTransaction() const { return db_ && !sqlite3_get_autocommit(db_); }
+
+qint64 Database::maxPageCount() const { return queryInt64("PRAGMA max_page_count"); }
+
+qint64 Database::setMaxPageCount(qint64 pages) {
+  // PRAGMA arguments cannot be bound; the value is an integer we formatted ourselves.
+  return queryInt64("PRAGMA max_page_count = " + std::to_string(pages));
+}
 
 int Database::userVersion() const {
   return static_cast<int>(queryInt64("PRAGMA user_version"));
@@ -282,10 +301,11 @@ void Database::backupTo(const QString& destination) const {
   if (rc == SQLITE_DONE) rc = finish;
   if (rc != SQLITE_OK && rc != SQLITE_DONE) {
     const std::string detail = describe(target, rc);
+    const int systemErrno = systemErrnoOf(target);
     sqlite3_close_v2(target);
     throw SqliteError(path_.toStdString() + ": backup to " + destination.toStdString() +
                           " failed: " + detail,
-                      rc);
+                      rc, systemErrno);
   }
   // The copy is a self-contained rollback-journal file: readable without -wal / -shm companions.
   sqlite3_exec(target, "PRAGMA journal_mode=DELETE", nullptr, nullptr, nullptr);
@@ -304,7 +324,7 @@ void Database::registerContainsFunction() {
 Transaction::Transaction(Database& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
 
 Transaction::~Transaction() {
-  if (done_) return;
+  if (done_ || !db_.inTransaction()) return;
   try {
     db_.exec("ROLLBACK");
   } catch (const SqliteError& e) {

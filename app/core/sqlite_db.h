@@ -19,17 +19,24 @@ namespace peregrine::app {
 // A failed SQLite call. The message names the database file and the statement.
 class SqliteError : public peregrine::Error {
  public:
-  SqliteError(const std::string& message, int extendedCode);
+  // systemErrno: the operating system's error behind an I/O failure (sqlite3_system_errno), 0
+  // when there was none.
+  SqliteError(const std::string& message, int extendedCode, int systemErrno = 0);
   int primaryCode() const { return extendedCode_ & 0xff; }
   int extendedCode() const { return extendedCode_; }
   // True when the file itself is damaged or is not a database, as opposed to a busy lock, a full
   // disk or a missing permission: only then may the caller set the file aside and restore a backup.
   bool isCorruption() const;
+  // True when the file could not grow: SQLITE_FULL (a write found no space, or the file reached
+  // PRAGMA max_page_count), or an I/O error whose cause was ENOSPC / EDQUOT (SQLite reports a
+  // failed fsync or a -shm that cannot grow as I/O errors).
+  bool isDiskFull() const;
   // SQLite's short description of the code ("database disk image is malformed"), for users.
   std::string reason() const;
 
  private:
   int extendedCode_;
+  int systemErrno_;
 };
 
 class Statement {
@@ -91,6 +98,13 @@ class Database {
 
   qint64 lastInsertId() const;
   int changes() const;
+  // False in autocommit mode: no BEGIN, or SQLite rolled the transaction back itself (it may after
+  // SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY or SQLITE_NOMEM).
+  bool inTransaction() const;
+  // PRAGMA max_page_count: the size in pages past which a write fails with SQLITE_FULL (SQLite
+  // raises the value given to at least the current page count). Returns the limit now in force.
+  qint64 maxPageCount() const;
+  qint64 setMaxPageCount(qint64 pages);
   int userVersion() const;
   void setUserVersion(int version);
 
@@ -112,7 +126,8 @@ class Database {
   sqlite3* db_ = nullptr;
 };
 
-// BEGIN IMMEDIATE ... COMMIT; rolls back when destroyed uncommitted (an exception unwound past it).
+// BEGIN IMMEDIATE ... COMMIT; rolls back when destroyed uncommitted (an exception unwound past it)
+// unless SQLite already did.
 class Transaction {
  public:
   explicit Transaction(Database& db);

@@ -32,6 +32,7 @@
 #include "core/chat_settings.h"
 #include "core/conversation_store.h"
 #include "ui/chat_settings_panel.h"
+#include "ui/error_banner.h"
 #include "ui/input_box.h"
 #include "ui/main_window.h"
 #include "ui/status_bar_widget.h"
@@ -270,7 +271,7 @@ class AppControllersTest : public QObject {
     QVERIFY(!app_->exporter.exportCurrent(app::ConversationExporter::Format::Json));
     QVERIFY(!app_->exporter.exportTo(id, app::ConversationExporter::Format::Json,
                                      dir_->filePath(QStringLiteral("missing/dir/out.json"))));
-    QVERIFY(app_->window.statusBar()->currentMessage().startsWith(QStringLiteral("Export failed")));
+    QVERIFY(app_->window.errorBanner()->message().startsWith(QStringLiteral("Could not export the chat")));
     // The actions are in the Chat menu.
     bool inMenu = false;
     for (QMenu* menu : app_->window.menuBar()->findChildren<QMenu*>())

@@ -178,6 +178,51 @@ TEST_F(MessagesTest, ClosingWritesPendingTextAndLeftoverStreamsBecomeInterrupted
   EXPECT_EQ(store->message(a)->state, MessageState::Interrupted);
 }
 
+// Issue 13: a flush that fails because the disk is full keeps the text in memory and waits a
+// whole interval before it tries again (not at every token, each paying for a failing write);
+// once there is room everything is written, in order.
+TEST_F(MessagesTest, StreamedTextWaitsInMemoryWhileTheDiskIsFull) {
+  auto store = open(500ms);  // long enough that no test machine stalls that long between two calls
+  const qint64 c = store->createConversation();
+  const qint64 a = store->beginAssistantMessage(c, kNoMessage, QStringLiteral("m"));
+  store->appendStreamText(a, QStringLiteral("before "));
+  store->flush();
+  store->simulateFullDisk(true);
+  const QString big(64 * 1024, QLatin1Char('x'));  // needs more pages than the file may take
+  store->appendStreamText(a, big);
+  QThread::msleep(520);
+  try {
+    store->flushIfDue();
+    ADD_FAILURE() << "writing 64 KiB into a file that may not grow succeeded";
+  } catch (const SqliteError& e) {
+    EXPECT_TRUE(e.isDiskFull()) << e.what();
+  }
+  EXPECT_TRUE(store->hasPendingText());
+  EXPECT_NO_THROW(store->appendStreamText(a, QStringLiteral(" more")));  // not due again yet
+  EXPECT_EQ(storedContent(a), QStringLiteral("before |"));
+
+  store->simulateFullDisk(false);
+  store->flush();
+  EXPECT_FALSE(store->hasPendingText());
+  EXPECT_EQ(storedContent(a), QStringLiteral("before ") + big + QStringLiteral(" more|"));
+}
+
+// Only a file that cannot grow is a full disk; a read-only file is another failure.
+TEST_F(MessagesTest, DiskFullIsToldApartFromOtherWriteFailures) {
+  auto store = open();
+  const qint64 c = store->createConversation();
+  store->simulateReadOnly(true);
+  try {
+    store->appendUserMessage(c, kNoMessage, QStringLiteral("hello"));
+    ADD_FAILURE() << "a write to a read-only database succeeded";
+  } catch (const SqliteError& e) {
+    EXPECT_FALSE(e.isDiskFull()) << e.what();
+    EXPECT_FALSE(e.isCorruption()) << e.what();
+  }
+  store->simulateReadOnly(false);
+  EXPECT_NO_THROW(store->appendUserMessage(c, kNoMessage, QStringLiteral("hello")));
+}
+
 TEST_F(MessagesTest, ParentMustBelongToTheSameConversation) {
   auto store = open();
   const qint64 c1 = store->createConversation();

@@ -25,6 +25,7 @@
 #include "ui/chat_view.h"
 #include "ui/conversation_list.h"
 #include "ui/conversation_list_model.h"
+#include "ui/error_banner.h"
 #include "ui/input_box.h"
 #include "ui/main_window.h"
 #include "ui/message_list_model.h"
@@ -143,6 +144,31 @@ class WindowTest : public QObject {
     QVERIFY(status.isBusy());
     status.setBusy(false);
     QVERIFY(!status.isBusy());
+  }
+
+  // A storage failure is shown between the chat and the input box, as plain text (a path is never
+  // read as markup), without a dialog; × closes it, and the controller can clear it.
+  void errorBannerShowsAndCloses() {
+    MainWindow window;
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    ErrorBanner* banner = window.errorBanner();
+    QVERIFY(!banner->isVisible());
+    QCOMPARE(banner->message(), QString());
+    const QString text = QStringLiteral("Could not send the message: the disk holding /tmp/<chats> is full.");
+    window.showError(text);
+    QVERIFY(banner->isVisible());
+    QCOMPARE(banner->message(), text);
+    QCOMPARE(banner->findChild<QLabel*>(QStringLiteral("errorBannerText"))->textFormat(), Qt::PlainText);
+    QVERIFY(banner->geometry().bottom() <= window.inputBox()->geometry().top());
+    QVERIFY(banner->geometry().top() >= window.chatView()->geometry().bottom());
+    QVERIFY(QApplication::activeModalWidget() == nullptr);
+    banner->findChild<QToolButton*>(QStringLiteral("errorBannerClose"))->click();
+    QVERIFY(!banner->isVisible());
+    QCOMPARE(banner->message(), QString());
+    window.showError(text);
+    window.clearError();
+    QVERIFY(!banner->isVisible());
   }
 
   void statusBarProgressAndCancel() {

@@ -1,7 +1,8 @@
 // Writes PNGs of the main window with a sample conversation (a highlighted C++ block, a Python
 // block and a thinking block), in the light and the dark palette, to the folder given as argument;
 // one more with the chat settings dock open (a system prompt and the Coding preset), and one of a
-// narrow window with the dock open (the messages must wrap, nothing cut off on the right).
+// narrow window with the dock open (the messages must wrap, nothing cut off on the right), and one
+// per palette with the error banner above the input box (a full disk).
 // Run under a real X server (xvfb-run) so that fonts and styles render as on a desktop.
 #include <QAction>
 #include <QApplication>
@@ -102,6 +103,11 @@ int main(int argc, char** argv) {
     ok = shoot(window, outDir + QStringLiteral("/main-window-%1-top.png").arg(name)) && ok;
     bar->setValue(bar->maximum());
     ok = shoot(window, outDir + QStringLiteral("/main-window-%1-bottom.png").arg(name)) && ok;
+    window.showError(QStringLiteral("Could not send the message: the disk holding /home/ada/.local/share/Peregrine/peregrine "
+                                    "is full. Free some space on it and try again; the chats stored so far are kept."));
+    settle();
+    ok = shoot(window, outDir + QStringLiteral("/main-window-%1-error.png").arg(name)) && ok;
+    window.clearError();
     if (!dark) {
       peregrine::app::ChatSettings settings;
       settings.systemPrompt = QStringLiteral("You are a careful C++ reviewer. Prefer standard library types.");
