@@ -10,9 +10,11 @@ peregrine_test(test_engine
   LIBS peregrine_decode peregrine_format nlohmann_json::nlohmann_json)
 
 # Loading through the engine: progress, cancel, the backend in ModelInfo, an injected backend,
-# the memory budget checked before allocating (RAM on the CPU backend, free memory on a device).
+# the memory budget checked before allocating (RAM on the CPU backend, free memory on a device),
+# non-finite small float tensors refused.
 peregrine_test(test_engine_load
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_engine_load.cpp ${CMAKE_CURRENT_LIST_DIR}/test_engine_memory.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/test_engine_weights_finite.cpp
           ${CMAKE_CURRENT_LIST_DIR}/emulated_device_backend.cpp
   LIBS peregrine_engine nlohmann_json::nlohmann_json)
 
