@@ -163,6 +163,39 @@ TEST_F(Cli, MakeSyntheticThenInspect) {
   EXPECT_EQ(j["name"], "moe-wide");
 }
 
+// Shapes too large to write are refused before anything is allocated or written: a layer count
+// past what a loader accepts, dimensions past any model's, a file larger than the free space.
+TEST_F(Cli, MakeSyntheticRefusesWhatCannotBeWritten) {
+  const std::filesystem::path out = dir / "big.gguf";
+  auto make = [&](const std::string& shape_json) {
+    std::ofstream(dir / "shape.json") << shape_json;
+    return run("make-synthetic --shape " + quote((dir / "shape.json").string()) + " --type F32 --out " +
+               quote(out.string()));
+  };
+  const RunResult layers = make(R"({"base": "tiny", "n_layer": 100000000})");
+  EXPECT_EQ(layers.rc, 1);
+  EXPECT_NE(layers.err.find("n_layer: 100000000 trunk layers; expected at most 511"), std::string::npos)
+      << layers.err;
+  const RunResult vocab = make(R"({"base": "tiny", "n_vocab": 100000000000})");
+  EXPECT_EQ(vocab.rc, 1);
+  EXPECT_NE(vocab.err.find("n_vocab: 100000000000; expected at most 16777216"), std::string::npos) << vocab.err;
+
+  // 1.2 PB of F32 weights: refused with the size and the free space, before the file is created.
+  const RunResult wide = make(R"({"base": "tiny", "n_embd": 4194304, "n_ff": 4194304})");
+  EXPECT_EQ(wide.rc, 1);
+  EXPECT_NE(wide.err.find("the model would take 1196316.5"), std::string::npos) << wide.err;
+  EXPECT_NE(wide.err.find("free on"), std::string::npos) << wide.err;
+
+  // The free-space probe can be set: the tiny model (about 1.3 MB) does not fit in 1000 bytes.
+  ASSERT_EQ(setenv("PEREGRINE_AVAILABLE_DISK_BYTES", "1000", 1), 0);
+  const RunResult tiny = run("make-synthetic --shape tiny --type F32 --out " + quote(out.string()));
+  unsetenv("PEREGRINE_AVAILABLE_DISK_BYTES");
+  EXPECT_EQ(tiny.rc, 1);
+  EXPECT_NE(tiny.err.find("but only 1000 B are free on"), std::string::npos) << tiny.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
+  EXPECT_FALSE(std::filesystem::exists(out.string() + ".tmp"));
+}
+
 struct Misuse {
   const char* label;
   const char* args;

@@ -123,10 +123,6 @@ int64_t n_vocab_of(const GgufFile& file, int64_t n_embd) {
                           file.display_name(), n_embd));
 }
 
-// llama.cpp's LLAMA_MAX_LAYERS: no file it loads has more blocks. With the bound below it keeps a
-// hostile tensor name ("blk.99999999999.x") from licensing a huge block count.
-constexpr int64_t kMaxBlocks = 512;
-
 // The number of blocks the file's tensors cover: one more than the highest N of a "blk.N." name.
 int64_t blocks_with_tensors(const GgufFile& file) {
   int64_t highest = -1;
@@ -144,9 +140,10 @@ int64_t blocks_with_tensors(const GgufFile& file) {
 
 // Every block has tensors of its own (an MTP file holds only its last block, hence the highest
 // index rather than a count): a block count past them describes blocks that do not exist, and is
-// refused before anything is sized by it.
+// refused before anything is sized by it. kMaxBlockCount keeps a hostile tensor name
+// ("blk.99999999999.x") from licensing a huge block count.
 void check_block_count(const MetadataReader& md, const GgufFile& file, int64_t block_count) {
-  const int64_t covered = std::min(blocks_with_tensors(file), kMaxBlocks);
+  const int64_t covered = std::min(blocks_with_tensors(file), kMaxBlockCount);
   if (block_count > covered)
     md.fail("block_count",
             covered == 0 ? fmt::format("{} blocks, but the file has no 'blk.N.' tensors", block_count)
