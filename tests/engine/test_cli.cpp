@@ -101,6 +101,19 @@ TEST_F(Cli, InspectReportsProblemsAndFails) {
   EXPECT_NE(t.err.find("key 'qwen35.ssm.state_size': missing"), std::string::npos) << t.err;
 }
 
+// A block count of 2^40 allocated gigabytes for seconds before a std::bad_alloc; the header is now
+// bounded by the file's tensors first.
+TEST_F(Cli, InspectRefusesABlockCountTheFileCannotHold) {
+  test::Mutation m;
+  m.set_keys["qwen35.block_count"] = GgufValue::u64(uint64_t{1} << 40);
+  test::rewrite_gguf(test::fixture("tiny-f32.gguf"), dir / "blocks.gguf", m);
+  const RunResult r = run("inspect " + quote((dir / "blocks.gguf").string()));
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("key 'qwen35.block_count': 1099511627776 blocks, but the file's tensors stop at blk.4"),
+            std::string::npos)
+      << r.err;
+}
+
 TEST_F(Cli, TokenizeMatchesLlamaCpp) {
   // tokenizer_checks in the fixture JSON are llama.cpp's ids (parse_special on and off).
   const nlohmann::json fixture_data = test::fixture_json("tiny256-f32");
