@@ -9,9 +9,13 @@ peregrine_test(test_engine
           ${CMAKE_CURRENT_LIST_DIR}/test_engine_snapshot.cpp ${CMAKE_CURRENT_LIST_DIR}/test_engine_mtp.cpp
   LIBS peregrine_decode peregrine_format nlohmann_json::nlohmann_json)
 
-# Loading through the engine: progress, cancel, the backend in ModelInfo, an injected backend.
+# Loading through the engine: progress, cancel, the backend in ModelInfo, an injected backend,
+# the memory budget checked before allocating (RAM on the CPU backend, free memory on a device),
+# non-finite small float tensors refused.
 peregrine_test(test_engine_load
-  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_engine_load.cpp ${CMAKE_CURRENT_LIST_DIR}/emulated_device_backend.cpp
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_engine_load.cpp ${CMAKE_CURRENT_LIST_DIR}/test_engine_memory.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/test_engine_weights_finite.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/emulated_device_backend.cpp
   LIBS peregrine_engine nlohmann_json::nlohmann_json)
 
 # run / logits / bench called in-process (peregrine_cli: the commands without main()).

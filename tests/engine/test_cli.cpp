@@ -101,6 +101,19 @@ TEST_F(Cli, InspectReportsProblemsAndFails) {
   EXPECT_NE(t.err.find("key 'qwen35.ssm.state_size': missing"), std::string::npos) << t.err;
 }
 
+// A block count of 2^40 allocated gigabytes for seconds before a std::bad_alloc; the header is now
+// bounded by the file's tensors first.
+TEST_F(Cli, InspectRefusesABlockCountTheFileCannotHold) {
+  test::Mutation m;
+  m.set_keys["qwen35.block_count"] = GgufValue::u64(uint64_t{1} << 40);
+  test::rewrite_gguf(test::fixture("tiny-f32.gguf"), dir / "blocks.gguf", m);
+  const RunResult r = run("inspect " + quote((dir / "blocks.gguf").string()));
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("key 'qwen35.block_count': 1099511627776 blocks, but the file's tensors stop at blk.4"),
+            std::string::npos)
+      << r.err;
+}
+
 TEST_F(Cli, TokenizeMatchesLlamaCpp) {
   // tokenizer_checks in the fixture JSON are llama.cpp's ids (parse_special on and off).
   const nlohmann::json fixture_data = test::fixture_json("tiny256-f32");
@@ -161,6 +174,39 @@ TEST_F(Cli, MakeSyntheticThenInspect) {
   EXPECT_EQ(j["mtp"], false);
   EXPECT_EQ(j["config"]["n_embd"], 128);
   EXPECT_EQ(j["name"], "moe-wide");
+}
+
+// Shapes too large to write are refused before anything is allocated or written: a layer count
+// past what a loader accepts, dimensions past any model's, a file larger than the free space.
+TEST_F(Cli, MakeSyntheticRefusesWhatCannotBeWritten) {
+  const std::filesystem::path out = dir / "big.gguf";
+  auto make = [&](const std::string& shape_json) {
+    std::ofstream(dir / "shape.json") << shape_json;
+    return run("make-synthetic --shape " + quote((dir / "shape.json").string()) + " --type F32 --out " +
+               quote(out.string()));
+  };
+  const RunResult layers = make(R"({"base": "tiny", "n_layer": 100000000})");
+  EXPECT_EQ(layers.rc, 1);
+  EXPECT_NE(layers.err.find("n_layer: 100000000 trunk layers; expected at most 511"), std::string::npos)
+      << layers.err;
+  const RunResult vocab = make(R"({"base": "tiny", "n_vocab": 100000000000})");
+  EXPECT_EQ(vocab.rc, 1);
+  EXPECT_NE(vocab.err.find("n_vocab: 100000000000; expected at most 16777216"), std::string::npos) << vocab.err;
+
+  // 1.2 PB of F32 weights: refused with the size and the free space, before the file is created.
+  const RunResult wide = make(R"({"base": "tiny", "n_embd": 4194304, "n_ff": 4194304})");
+  EXPECT_EQ(wide.rc, 1);
+  EXPECT_NE(wide.err.find("the model would take 1196316.5"), std::string::npos) << wide.err;
+  EXPECT_NE(wide.err.find("free on"), std::string::npos) << wide.err;
+
+  // The free-space probe can be set: the tiny model (about 1.3 MB) does not fit in 1000 bytes.
+  ASSERT_EQ(setenv("PEREGRINE_AVAILABLE_DISK_BYTES", "1000", 1), 0);
+  const RunResult tiny = run("make-synthetic --shape tiny --type F32 --out " + quote(out.string()));
+  unsetenv("PEREGRINE_AVAILABLE_DISK_BYTES");
+  EXPECT_EQ(tiny.rc, 1);
+  EXPECT_NE(tiny.err.find("but only 1000 B are free on"), std::string::npos) << tiny.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
+  EXPECT_FALSE(std::filesystem::exists(out.string() + ".tmp"));
 }
 
 struct Misuse {

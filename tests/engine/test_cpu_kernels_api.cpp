@@ -144,6 +144,30 @@ TEST(CpuKernelActivations, ZeroRowGivesZeroBlocksAndZeroDots) {
   }
 }
 
+// A NaN or an infinity in an activation row is not rounded away: the max operations that find a
+// block's scale drop NaN, which made the block finite and the product finite but wrong (float
+// activations give NaN). Such a block gets a NaN scale, so every product with it is NaN.
+TEST(CpuKernelActivations, NonFiniteValuesGiveNonFiniteDots) {
+  const float poisons[] = {std::nanf(""), INFINITY, -INFINITY};
+  for (TensorType t : {TensorType::Q8_0, TensorType::Q4_1, TensorType::Q4_K, TensorType::Q6_K, TensorType::IQ4_XS}) {
+    const auto w = testing::quantize_row(t, random_row(512, 5));
+    for (float poison : poisons) {
+      for (size_t at : {size_t{0}, size_t{37}, size_t{300}, size_t{511}}) {
+        auto x = random_row(512, 6);
+        x[at] = poison;
+        for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+          if (!isa_available(isa)) continue;
+          std::vector<uint8_t> act(activation_row_bytes(t, 512));
+          quantize_activations(t, x.data(), 512, act.data(), isa);
+          const float dot = vec_dot_kernel(t, isa)(512, w.data(), act.data());
+          EXPECT_FALSE(std::isfinite(dot)) << tensor_type_info(t).name << " " << poison << " at " << at
+                                           << (isa == Isa::Avx2 ? " avx2" : " scalar") << ": " << dot;
+        }
+      }
+    }
+  }
+}
+
 TEST(CpuKernelApi, RejectsUnsupportedTypesAndBadLengths) {
   EXPECT_THROW(activation_type(TensorType::Q8_K), Error);
   EXPECT_THROW(activation_type(TensorType::IQ2_XXS), Error);

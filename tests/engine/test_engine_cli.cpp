@@ -119,6 +119,21 @@ TEST(CliRun, Misuse) {
   EXPECT_THROW(run_run({"--model", "/nonexistent.gguf", "--prompt", "x"}), Error);
 }
 
+// A context the machine cannot hold is refused before anything is allocated, with both numbers
+// (the available memory is set, so that the test does not depend on the machine's).
+TEST(CliRun, ContextBeyondAvailableMemoryIsRefusedAtOnce) {
+  ASSERT_EQ(setenv("PEREGRINE_AVAILABLE_MEMORY_BYTES", "1073741824", 1), 0);
+  std::string error = "no error";
+  try {
+    run_run({"--model", data("tiny-f32.gguf"), "--prompt-tokens", "1,2", "--max-tokens", "1", "--ctx", "16777216"});
+  } catch (const Error& e) {
+    error = e.what();
+  }
+  unsetenv("PEREGRINE_AVAILABLE_MEMORY_BYTES");
+  EXPECT_NE(error.find("a context of 16777216 tokens needs 16.00 GiB for the sequence"), std::string::npos) << error;
+  EXPECT_NE(error.find("1.00 GiB available"), std::string::npos) << error;
+}
+
 TEST(CliBench, JsonReport) {
   testing::internal::CaptureStdout();
   const int rc = run_bench({"--model", data("tiny-f32.gguf"), "-p", "16", "-n", "8", "-r", "2", "--threads", "1", "--json"});

@@ -147,7 +147,8 @@ class Backend {
   // Waits until every operation issued so far has finished (a no-op where operations are
   // synchronous). download() waits by itself.
   virtual void synchronize() {}
-  // Bytes that can still be allocated, or nullopt where the backend does not know a bound (host).
+  // Bytes that can still be allocated (the CPU backend: the host's MemAvailable; CUDA:
+  // cudaMemGetInfo's free bytes), or nullopt where the backend does not know a bound.
   virtual std::optional<uint64_t> free_memory() const { return std::nullopt; }
   // A timer on the backend's own clock (OpTimer), or null where the backend has none: then a
   // profiler times operations with the host clock around synchronize() (exact for synchronous

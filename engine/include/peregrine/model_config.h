@@ -15,6 +15,10 @@ namespace peregrine {
 class GgufFile;
 
 enum class Architecture { Qwen35, Qwen35Moe };
+
+// The most blocks (trunk + MTP) a model may have: llama.cpp's LLAMA_MAX_LAYERS, so no file it
+// loads has more. ModelConfig::from_gguf and make-synthetic refuse more.
+inline constexpr int64_t kMaxBlockCount = 512;
 enum class LayerKind { DeltaNet, FullAttention };
 
 struct ModelConfig {

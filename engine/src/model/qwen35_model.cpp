@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "model/memory_budget.h"
 #include "model/mtp_file.h"
 #include "model/qwen35_forward.h"
 #include "model/qwen35_state.h"
@@ -25,33 +26,6 @@ std::shared_ptr<Backend> given_or_chosen_backend(const ModelOptions& o, std::uni
   if (given) return std::shared_ptr<Backend>(std::move(given));
   return std::shared_ptr<Backend>(make_backend(
       {.kind = o.backend, .n_threads = o.n_threads, .activations = o.activations, .cuda_device = o.cuda_device}));
-}
-
-// What the model needs in backend memory: the weights, one sequence over the whole context and
-// the forward scratch, plus headroom for the backend's own workspaces (cuBLAS, dequantized
-// tiles). Refuses, with the numbers, what does not fit a backend that knows its free memory.
-void check_memory_budget(const GgufFile& file, const GgufFile* mtp, const ModelConfig& c, const ModelOptions& o,
-                         const Qwen35Weights& weights, Backend& backend) {
-  const std::optional<uint64_t> free = backend.free_memory();
-  if (!free) return;
-  constexpr uint64_t kWorkspace = uint64_t{512} << 20;
-  auto size = [](uint64_t bytes) {
-    return bytes >= (uint64_t{1} << 30) ? fmt::format("{:.2f} GiB", bytes / 1073741824.0)
-                                        : fmt::format("{:.1f} MiB", bytes / 1048576.0);
-  };
-  const uint64_t weight_bytes = weights.placed_bytes(file, mtp);
-  const uint64_t sequence_bytes = Sequence::Impl::planned_memory(c, o.context_length, o.kv_type).total();
-  const uint64_t scratch = Qwen35Forward::scratch_bytes(c, o.max_batch);
-  const uint64_t need = weight_bytes + sequence_bytes + scratch + kWorkspace;
-  log::get("model")->info("{} memory: weights {} + sequence (context {}) {} + scratch {} + workspace {} = {} of {} free",
-                          backend.name(), size(weight_bytes), o.context_length, size(sequence_bytes), size(scratch),
-                          size(kWorkspace), size(need), size(*free));
-  if (need > *free)
-    throw Error(fmt::format("{}: does not fit in {} memory: weights {} + KV cache and states for a context of {} "
-                            "{} + scratch {} + workspace {} = {}, but only {} are free (try a smaller context, a "
-                            "smaller quantization, or the CPU backend)",
-                            file.display_name(), backend.name(), size(weight_bytes), o.context_length,
-                            size(sequence_bytes), size(scratch), size(kWorkspace), size(need), size(*free)));
 }
 
 Qwen35Weights bind_and_place(const GgufFile& f, const ModelConfig& c, const ModelOptions& o, const GgufFile* mtp,

@@ -1,5 +1,6 @@
 #include "model/qwen35_weights.h"
 
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -71,6 +72,13 @@ class Binder {
     else
       throw Error(fmt::format("{}: tensor '{}' has type {}, expected f32, f16 or bf16", file_.display_name(),
                               name, tensor_type_info(t.type).name));
+    // These scale or shift every activation that passes: one NaN or infinity makes every logit NaN
+    // with float activations, and finite but wrong ones where activations are rounded to 8 bits.
+    // They are small, so each is checked here rather than trusted.
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(out[i]))
+        throw Error(fmt::format("{}: tensor '{}' holds a non-finite value ({} at index {}); the file is damaged",
+                                file_.display_name(), name, out[i], i));
     return out;
   }
 

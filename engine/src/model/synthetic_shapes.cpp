@@ -185,7 +185,32 @@ Shape shape_from_json_file(const std::filesystem::path& path) {
   return shape_from_json_text(buffer.str(), path.string());
 }
 
+namespace {
+
+// Far above any real model (rows of at most 64 MiB of f32): keeps the products the writer forms
+// (sizes, element counts) inside 64 bits and its buffers small, before anything is allocated.
+constexpr int64_t kMaxDimension = int64_t{1} << 24;
+
+void check_bounds(const Shape& s) {
+  if (s.n_layer > kMaxBlockCount - 1)
+    throw Error(fmt::format("shape '{}': n_layer: {} trunk layers; expected at most {} (with the MTP block {} "
+                            "blocks, the most llama.cpp and this engine load)",
+                            s.name, s.n_layer, kMaxBlockCount - 1, kMaxBlockCount));
+  const std::pair<const char*, int64_t> dims[] = {
+      {"n_embd", s.n_embd}, {"n_head", s.n_head}, {"n_head_kv", s.n_head_kv}, {"head_dim", s.head_dim},
+      {"n_rot", s.n_rot}, {"ssm_group_count", s.ssm_group_count}, {"ssm_time_step_rank", s.ssm_time_step_rank},
+      {"ssm_state_size", s.ssm_state_size}, {"ssm_conv_kernel", s.ssm_conv_kernel}, {"n_ff", s.n_ff},
+      {"n_expert", s.n_expert}, {"n_expert_used", s.n_expert_used}, {"n_ff_expert", s.n_ff_expert},
+      {"n_ff_shared_expert", s.n_ff_shared_expert}, {"n_vocab", s.n_vocab}};
+  for (const auto& [field, value] : dims)
+    if (value > kMaxDimension)
+      throw Error(fmt::format("shape '{}': {}: {}; expected at most {}", s.name, field, value, kMaxDimension));
+}
+
+}  // namespace
+
 ModelConfig make_config(const Shape& s, bool mtp) {
+  check_bounds(s);
   ModelConfig c;
   c.arch = s.arch;
   c.arch_name = std::string(architecture_name(s.arch));

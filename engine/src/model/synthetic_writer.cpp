@@ -8,8 +8,12 @@
 // random row either way (docs/cli.md, "Row pools").
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <optional>
 #include <mutex>
 #include <tuple>
 #include <future>
@@ -114,6 +118,51 @@ struct RowPool {
   std::vector<uint8_t> data;
 };
 
+// Bytes the file will take: the tensor data (each tensor padded to the GGUF alignment) and a
+// generous allowance for the metadata (the vocabulary and merges: under 64 bytes an entry).
+// 128-bit: shape bounds keep dimensions below 2^24, so products of three stay far inside it.
+__int128 planned_file_bytes(const std::vector<PlannedTensor>& plan, int64_t n_vocab) {
+  __int128 total = (int64_t{1} << 20) + __int128{64} * n_vocab;
+  for (const PlannedTensor& p : plan) {
+    __int128 rows = 1;
+    for (size_t d = 1; d < p.ne.size(); ++d) rows *= p.ne[d];
+    total += rows * encoded_row_bytes(p.type, p.ne[0]) + GgufFile::kDefaultAlignment;
+  }
+  return total;
+}
+
+// Free space where the file goes, or PEREGRINE_AVAILABLE_DISK_BYTES when set (tests); nullopt
+// when unknown (the folder is missing: the writer then reports that).
+std::optional<uint64_t> available_disk_bytes(const std::filesystem::path& folder) {
+  if (const char* text = std::getenv("PEREGRINE_AVAILABLE_DISK_BYTES")) {
+    const std::string_view value(text);
+    uint64_t bytes = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), bytes);
+    if (value.empty() || ec != std::errc() || end != value.data() + value.size())
+      throw Error(fmt::format("PEREGRINE_AVAILABLE_DISK_BYTES='{}': expected a number of bytes", value));
+    return bytes;
+  }
+  std::error_code ec;
+  const std::filesystem::space_info space = std::filesystem::space(folder, ec);
+  if (ec) return std::nullopt;
+  return space.available;
+}
+
+std::string size_text(__int128 bytes) {
+  if (bytes < 1000000) return fmt::format("{} B", static_cast<int64_t>(bytes));
+  if (bytes < 1000000000) return fmt::format("{:.1f} MB", static_cast<double>(bytes) / 1e6);
+  return fmt::format("{:.1f} GB", static_cast<double>(bytes) / 1e9);
+}
+
+// Refuses, with both numbers, a model larger than the free space, before a byte is written.
+void check_disk_space(const std::filesystem::path& out, __int128 need) {
+  const std::filesystem::path folder = out.has_parent_path() ? out.parent_path() : std::filesystem::path(".");
+  const std::optional<uint64_t> available = available_disk_bytes(folder);
+  if (available && need > *available)
+    throw Error(fmt::format("{}: the model would take {}, but only {} are free on {}", out.string(), size_text(need),
+                            size_text(*available), folder.string()));
+}
+
 void set_metadata(GgufWriter& w, const ModelConfig& c, FileType type) {
   const std::string a = c.arch_name;
   auto u32 = [](int64_t v) { return GgufValue::u32(static_cast<uint32_t>(v)); };
@@ -200,6 +249,8 @@ Report write_model(const Options& options) {
   const auto start = std::chrono::steady_clock::now();
   const ModelConfig config = make_config(options.shape, options.mtp);
   const std::vector<PlannedTensor> plan = plan_tensors(config, options.type);
+  // Before anything is allocated or written; the int64 sizes below rely on it too.
+  check_disk_space(options.out, planned_file_bytes(plan, config.n_vocab));
   const int threads = options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
 
   struct Item {

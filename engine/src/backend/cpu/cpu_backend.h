@@ -31,6 +31,7 @@ class CpuBackend final : public Backend {
   void copy(void* dst, const void* src, uint64_t bytes) override;
   void fill_zero(void* dst, uint64_t bytes) override;
   const uint8_t* place_weights(const uint8_t* host, uint64_t bytes, std::string_view name) override;
+  std::optional<uint64_t> free_memory() const override;  // the host's MemAvailable
 
   void matmul(const WeightView& w, const float* x, float* y, int64_t n_tokens) override;
   void get_rows(const WeightView& table, std::span<const int32_t> tokens, float* out) override;

@@ -1,7 +1,10 @@
 // Backend memory of the CPU backend: ordinary, aligned host memory.
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <new>
+#include <sstream>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -37,6 +40,22 @@ void CpuBackend::copy(void* dst, const void* src, uint64_t bytes) {
 
 void CpuBackend::fill_zero(void* dst, uint64_t bytes) {
   if (bytes) std::memset(dst, 0, bytes);
+}
+
+// MemAvailable of /proc/meminfo: what the kernel estimates can be allocated without swapping
+// (free memory plus the page cache it can drop). Unknown where there is no such file.
+std::optional<uint64_t> CpuBackend::free_memory() const {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string line;
+  while (std::getline(meminfo, line)) {
+    if (line.rfind("MemAvailable:", 0) != 0) continue;
+    std::istringstream fields(line.substr(13));
+    uint64_t kib = 0;
+    std::string unit;
+    if (fields >> kib >> unit && unit == "kB") return kib * 1024;
+    return std::nullopt;
+  }
+  return std::nullopt;
 }
 
 const uint8_t* CpuBackend::place_weights(const uint8_t* host, uint64_t, std::string_view) { return host; }

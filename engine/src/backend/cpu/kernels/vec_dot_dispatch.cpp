@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "backend/cpu/kernels/vec_dot.h"
@@ -135,10 +136,9 @@ size_t activation_row_bytes(TensorType weight_type, int64_t n) {
   return quant::row_bytes(e.activation, n);
 }
 
-void quantize_activations(TensorType weight_type, const float* x, int64_t n, void* dst, Isa isa) {
-  const KernelEntry& e = entry_or_throw(weight_type, "quantize_activations");
-  activation_row_bytes(weight_type, n);  // validates n
-  [[maybe_unused]] const bool avx2 = PEREGRINE_KERNELS_X86 && isa == Isa::Avx2 && isa_available(Isa::Avx2);
+namespace {
+
+void quantize_row(const KernelEntry& e, const float* x, int64_t n, void* dst, [[maybe_unused]] bool avx2) {
   auto* out = static_cast<uint8_t*>(dst);
   switch (e.activation) {
     case TensorType::F32:
@@ -167,6 +167,48 @@ void quantize_activations(TensorType weight_type, const float* x, int64_t n, voi
       return;
   }
 }
+
+bool all_finite(const float* x, int64_t n) {
+  uint32_t special = 0;  // exponent all ones: NaN or ±Inf; an OR over the bits, which vectorizes
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, x + i, sizeof bits);
+    special |= (bits & 0x7F800000u) == 0x7F800000u;
+  }
+  return special == 0;
+}
+
+// The quantizers find a block's scale with max operations that drop NaN (ggml's do the same), so
+// a NaN activation became a finite block, and an infinity a block of arbitrary values: products
+// finite but wrong, where float activations give NaN. Such a block gets a NaN scale instead, so
+// every product with it is NaN too.
+void mark_non_finite_blocks(TensorType activation, const float* x, int64_t n, uint8_t* out) {
+  const int64_t block = activation == TensorType::Q8_K ? 256 : 32;
+  const size_t bytes = activation == TensorType::Q8_K ? kQ8_KBytes : activation == TensorType::Q8_1 ? kQ8_1Bytes
+                                                                                                      : kQ8_0Bytes;
+  constexpr uint16_t kHalfNan = 0x7E00;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t b = 0; b < n / block; ++b, out += bytes) {
+    if (all_finite(x + b * block, block)) continue;
+    if (activation == TensorType::Q8_K) {
+      std::memcpy(out, &nan, sizeof nan);
+    } else {
+      std::memcpy(out, &kHalfNan, 2);
+      if (activation == TensorType::Q8_1) std::memcpy(out + 2, &kHalfNan, 2);
+    }
+  }
+}
+
+}  // namespace
+
+void quantize_activations(TensorType weight_type, const float* x, int64_t n, void* dst, Isa isa) {
+  const KernelEntry& e = entry_or_throw(weight_type, "quantize_activations");
+  activation_row_bytes(weight_type, n);  // validates n
+  const bool avx2 = PEREGRINE_KERNELS_X86 && isa == Isa::Avx2 && isa_available(Isa::Avx2);
+  quantize_row(e, x, n, dst, avx2);
+  if (e.activation != TensorType::F32) mark_non_finite_blocks(e.activation, x, n, static_cast<uint8_t*>(dst));
+}
+
 
 void quantize_activations(TensorType weight_type, const float* x, int64_t n, void* dst) {
   quantize_activations(weight_type, x, n, dst, best_isa());
