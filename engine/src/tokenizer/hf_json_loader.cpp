@@ -170,10 +170,8 @@ void apply_config(const std::filesystem::path& config_path, TokenizerData& data)
 
 }  // namespace
 
-TokenizerData Tokenizer::load_hf_json(const std::filesystem::path& path) {
-  const auto started = std::chrono::steady_clock::now();
-  const std::string source = path.string();
-  tokenizer_detail::HfTokenizerJson file = tokenizer_detail::read_hf_tokenizer_json(read_file(path), source);
+TokenizerData Tokenizer::load_hf_json_text(const std::string& text, const std::string& source) {
+  tokenizer_detail::HfTokenizerJson file = tokenizer_detail::read_hf_tokenizer_json(text, source);
   const json& root = file.rest;
   TokenizerData data;
   data.source = source;
@@ -257,7 +255,13 @@ TokenizerData Tokenizer::load_hf_json(const std::filesystem::path& path) {
   } catch (const json::exception& e) {
     throw Error(source + ": unexpected JSON structure: " + e.what());
   }
+  return data;
+}
 
+TokenizerData Tokenizer::load_hf_json(const std::filesystem::path& path) {
+  const auto started = std::chrono::steady_clock::now();
+  const std::string source = path.string();
+  TokenizerData data = load_hf_json_text(read_file(path), source);
   const auto config_path = path.parent_path() / "tokenizer_config.json";
   if (std::filesystem::exists(config_path)) {
     try {
