@@ -3,6 +3,7 @@
 # detokenize / make-synthetic (engine/tools/).
 peregrine_test(test_model_config
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_model_config.cpp ${CMAKE_CURRENT_LIST_DIR}/test_model_config_mutations.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/test_model_config_bounds.cpp
   LIBS peregrine_model peregrine_format nlohmann_json::nlohmann_json)
 
 peregrine_test(test_synthetic

@@ -1,12 +1,18 @@
 // Reads every model of tests/data/qwen35-tiny/ and checks it against the JSON that llama.cpp's
 // gguf-py side recorded for it (metadata keys, types and values; tensor names, types, shapes,
 // sizes and offsets).
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <nlohmann/json.hpp>
 
 #include "peregrine/gguf.h"
@@ -182,6 +188,32 @@ TEST(GgufFixtureGetters, OpenReportsMissingFileAsIo) {
   } catch (const GgufError& e) {
     EXPECT_EQ(e.code(), GgufErrorCode::Io);
   }
+}
+
+// open() of a FIFO waits for a writer: the path is refused before it is opened. Should the open
+// block anyway, the test writes into the FIFO itself so that it fails instead of hanging.
+TEST(GgufFixtureGetters, OpenRefusesAFifoWithoutBlocking) {
+  const ScratchDir dir("fifo");
+  const std::filesystem::path fifo = dir / "model.gguf";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  auto opening = std::async(std::launch::async, [&]() -> std::string {
+    try {
+      GgufFile::open(fifo);
+      return "opened";
+    } catch (const GgufError& e) {
+      return std::string(gguf_error_code_name(e.code())) + ": " + e.what();
+    }
+  });
+  const bool finished = opening.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  if (!finished) {
+    const int writer = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // lets the blocked open() return
+    if (writer >= 0) ::close(writer);
+  }
+  const std::string result = opening.get();
+  EXPECT_TRUE(finished) << "GgufFile::open blocked on a FIFO";
+  EXPECT_EQ(result.rfind("Io: ", 0), 0u) << result;
+  EXPECT_NE(result.find("not a regular file"), std::string::npos) << result;
+  EXPECT_NE(result.find("FIFO"), std::string::npos) << result;
 }
 
 }  // namespace

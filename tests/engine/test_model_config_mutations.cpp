@@ -140,6 +140,27 @@ TEST_F(Mutations, QuantizedRowLengthMustSuitTheBlock) {
   EXPECT_EQ(problems[0].what, "shape [256, 256] expected [128, 256]");
 }
 
+// n_vocab comes from a tensor whose rows have n_embd values (or the tokenizer), so a transposed
+// embedding table is the one problem reported: the sound output.weight is not blamed too.
+TEST_F(Mutations, TransposedEmbeddingBlamesOnlyItself) {
+  Mutation m;
+  m.retype["token_embd.weight"] = {TensorType::F32, {512, 64}};
+  const auto problems = problems_of(mutate("tiny-f32.gguf", m));
+  ASSERT_EQ(problems.size(), 1u) << problems.back().tensor << ": " << problems.back().what;
+  EXPECT_EQ(problems[0].tensor, "token_embd.weight");
+  EXPECT_EQ(problems[0].what, "shape [512, 64] expected [64, 512]");
+}
+
+TEST_F(Mutations, TransposedTiedEmbeddingTakesTheVocabularyFromTheTokenizer) {
+  Mutation m;
+  m.drop_tensors = {"output.weight"};
+  m.retype["token_embd.weight"] = {TensorType::F32, {512, 64}};
+  const auto problems = problems_of(mutate("tiny-f32.gguf", m));
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].tensor, "token_embd.weight");
+  EXPECT_EQ(problems[0].what, "shape [512, 64] expected [64, 512]");
+}
+
 struct KeyCase {
   const char* label;
   const char* key;

@@ -22,9 +22,14 @@ class FileMapping {
  public:
   explicit FileMapping(const std::filesystem::path& path) {
     const std::string name = path.string();
-    const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fail(name, "cannot open");
+    // Checked before open(): opening a FIFO for reading waits for a writer, forever if none comes.
     struct stat st {};
+    if (::stat(name.c_str(), &st) != 0) fail(name, "cannot open");
+    refuse_unless_regular(name, st);
+    // O_NONBLOCK: should the path become a FIFO after the stat, open() still returns (for a
+    // regular file the flag changes nothing).
+    const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) fail(name, "cannot open");
     if (::fstat(fd, &st) != 0) {
       const int err = errno;
       ::close(fd);
@@ -33,7 +38,7 @@ class FileMapping {
     }
     if (!S_ISREG(st.st_mode)) {
       ::close(fd);
-      throw GgufError(GgufErrorCode::Io, fmt::format("{}: not a regular file", name));
+      refuse_unless_regular(name, st);
     }
     size_ = static_cast<size_t>(st.st_size);
     if (size_ > 0) {  // mmap refuses length 0; an empty file is then refused by the parser
@@ -57,6 +62,17 @@ class FileMapping {
   std::span<const uint8_t> bytes() const { return {data_, size_}; }
 
  private:
+  static void refuse_unless_regular(const std::string& name, const struct stat& st) {
+    if (S_ISREG(st.st_mode)) return;
+    const char* kind = S_ISDIR(st.st_mode)    ? "a directory"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO"
+                       : S_ISCHR(st.st_mode)  ? "a character device"
+                       : S_ISBLK(st.st_mode)  ? "a block device"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "not a file";
+    throw GgufError(GgufErrorCode::Io, fmt::format("{}: not a regular file ({}); a model must be a .gguf file", name, kind));
+  }
+
   [[noreturn]] static void fail(const std::string& name, const char* what) {
     throw GgufError(GgufErrorCode::Io, fmt::format("{}: {}: {}", name, what, std::strerror(errno)));
   }

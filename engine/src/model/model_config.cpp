@@ -2,7 +2,10 @@
 // Key names and meanings follow llama.cpp's loaders (see tests/data/qwen35-tiny/README.md).
 #include "peregrine/model_config.h"
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include <fmt/format.h>
@@ -26,6 +29,9 @@ class MetadataReader {
   }
 
   const GgufValue* find(std::string_view key) const { return file_.find(full_key(key)); }
+
+  // Once known, per-layer arrays must have exactly this many entries.
+  void set_block_count(int64_t n) { block_count_ = n; }
 
   // An integer; llama.cpp accepts a per-layer array for some keys, we accept one whose entries
   // are all equal (Qwen 3.5/3.6 files use scalars).
@@ -83,6 +89,8 @@ class MetadataReader {
   int64_t integer_value(std::string_view key, const GgufValue& v) const {
     if (auto i = v.as_i64(); i && v.is_integer()) return *i;
     if (const GgufArray* a = v.as_array(); a && !a->elements.empty()) {
+      if (block_count_ && static_cast<int64_t>(a->elements.size()) != *block_count_)
+        fail(key, fmt::format("expected one entry per block ({}), found {}", *block_count_, a->elements.size()));
       std::optional<int64_t> first;
       for (const auto& e : a->elements) {
         auto i = e.as_i64();
@@ -97,15 +105,105 @@ class MetadataReader {
 
   const GgufFile& file_;
   std::string arch_;
+  std::optional<int64_t> block_count_;
 };
 
-int64_t n_vocab_of(const GgufFile& file) {
-  if (const GgufTensorInfo* t = file.find_tensor("token_embd.weight"); t && t->ne.size() == 2) return t->ne[1];
+// The vocabulary size (rows of the LM head): the row count of token_embd or output, whichever
+// has rows of n_embd values, else the tokenizer's token count. A damaged (say transposed)
+// token_embd then does not set n_vocab, so only that tensor is reported, not the sound output.
+int64_t n_vocab_of(const GgufFile& file, int64_t n_embd) {
+  for (const char* name : {"token_embd.weight", "output.weight"})
+    if (const GgufTensorInfo* t = file.find_tensor(name); t && t->ne.size() == 2 && t->ne[0] == n_embd)
+      return t->ne[1];
   if (const GgufValue* v = file.find("tokenizer.ggml.tokens"))
     if (const GgufArray* a = v->as_array()) return static_cast<int64_t>(a->elements.size());
-  throw Error(fmt::format("{}: cannot tell the vocabulary size: neither a 2-D tensor 'token_embd.weight' "
-                          "nor the key 'tokenizer.ggml.tokens' is present",
-                          file.display_name()));
+  throw Error(fmt::format("{}: cannot tell the vocabulary size: neither a 2-D tensor 'token_embd.weight' or "
+                          "'output.weight' with rows of embedding_length ({}) values nor the key "
+                          "'tokenizer.ggml.tokens' is present",
+                          file.display_name(), n_embd));
+}
+
+// llama.cpp's LLAMA_MAX_LAYERS: no file it loads has more blocks. With the bound below it keeps a
+// hostile tensor name ("blk.99999999999.x") from licensing a huge block count.
+constexpr int64_t kMaxBlocks = 512;
+
+// The number of blocks the file's tensors cover: one more than the highest N of a "blk.N." name.
+int64_t blocks_with_tensors(const GgufFile& file) {
+  int64_t highest = -1;
+  for (const GgufTensorInfo& t : file.tensors()) {
+    constexpr std::string_view kPrefix = "blk.";
+    if (t.name.rfind(kPrefix, 0) != 0) continue;
+    const char* first = t.name.data() + kPrefix.size();
+    const char* last = t.name.data() + t.name.size();
+    int64_t index = 0;
+    auto [end, ec] = std::from_chars(first, last, index);
+    if (ec == std::errc() && end != last && *end == '.' && index >= 0) highest = std::max(highest, index);
+  }
+  return highest + 1;
+}
+
+// Every block has tensors of its own (an MTP file holds only its last block, hence the highest
+// index rather than a count): a block count past them describes blocks that do not exist, and is
+// refused before anything is sized by it.
+void check_block_count(const MetadataReader& md, const GgufFile& file, int64_t block_count) {
+  const int64_t covered = std::min(blocks_with_tensors(file), kMaxBlocks);
+  if (block_count > covered)
+    md.fail("block_count",
+            covered == 0 ? fmt::format("{} blocks, but the file has no 'blk.N.' tensors", block_count)
+                         : fmt::format("{} blocks, but the file's tensors stop at blk.{} (at most {} blocks)",
+                                       block_count, covered - 1, covered));
+}
+
+// Every dimension of the config is a dimension of some tensor, so none can exceed the element
+// count of the largest tensor in the file (itself bounded by the file size). Checked before
+// validate(), whose products (and those of expected_tensors) could otherwise overflow.
+void check_dimensions_fit(const MetadataReader& md, const GgufFile& file, const ModelConfig& c) {
+  int64_t largest = 0;
+  for (const GgufTensorInfo& t : file.tensors()) largest = std::max(largest, t.n_elements);
+  auto too_large = [&](std::string_view what, __int128 value) {
+    const std::string shown = value <= std::numeric_limits<int64_t>::max()
+                                  ? std::to_string(static_cast<int64_t>(value))
+                                  : std::string("more than 2^63");
+    return fmt::format("{} = {} is more than the largest tensor of the file holds ({} elements)", what, shown,
+                       largest);
+  };
+  const std::pair<std::string_view, int64_t> dims[] = {
+      {"embedding_length", c.n_embd},
+      {"attention.head_count", c.n_head},
+      {"attention.head_count_kv", c.n_head_kv},
+      {"attention.key_length", c.head_dim},
+      {"rope.dimension_count", c.n_rot},
+      {"ssm.conv_kernel", c.ssm_conv_kernel},
+      {"ssm.state_size", c.ssm_state_size},
+      {"ssm.group_count", c.ssm_group_count},
+      {"ssm.time_step_rank", c.ssm_time_step_rank},
+      {"ssm.inner_size", c.ssm_inner_size},
+      {"feed_forward_length", c.n_ff},
+      {"expert_count", c.n_expert},
+      {"expert_used_count", c.n_expert_used},
+      {"expert_feed_forward_length", c.n_ff_expert},
+      {"expert_shared_feed_forward_length", c.n_ff_shared_expert},
+  };
+  for (const auto& [key, value] : dims)
+    if (value > largest) md.fail(key, too_large(key, value));
+  if (c.n_vocab > largest) throw Error(fmt::format("{}: vocabulary size {}", file.display_name(),
+                                                   too_large("n_vocab", c.n_vocab)));
+  // Products used as tensor dimensions: each factor is at most `largest` (< 2^63), so the
+  // products are computed in 128 bits.
+  const struct {
+    std::string_view key, what;
+    __int128 value;
+  } products[] = {
+      {"attention.head_count", "2 × attention.head_count × attention.key_length",
+       __int128{2} * c.n_head * c.head_dim},
+      {"attention.head_count_kv", "attention.head_count_kv × attention.key_length",
+       __int128{c.n_head_kv} * c.head_dim},
+      {"ssm.time_step_rank", "ssm.time_step_rank × ssm.state_size", __int128{c.ssm_time_step_rank} * c.ssm_state_size},
+      {"ssm.group_count", "2 × ssm.group_count × ssm.state_size + ssm.inner_size",
+       __int128{2} * c.ssm_group_count * c.ssm_state_size + c.ssm_inner_size},
+  };
+  for (const auto& p : products)
+    if (p.value > largest) md.fail(p.key, too_large(p.what, p.value));
 }
 
 }  // namespace
@@ -142,17 +240,19 @@ ModelConfig ModelConfig::from_gguf(const GgufFile& file) {
   c.arch_name = arch;
   if (const GgufValue* n = file.find("general.name"); n && n->as_string()) c.name = *n->as_string();
 
-  const MetadataReader md(file, arch);
+  MetadataReader md(file, arch);
   const int64_t block_count = md.integer("block_count");
   if (block_count <= 0) md.fail("block_count", fmt::format("expected a positive block count, found {}", block_count));
+  check_block_count(md, file, block_count);
+  md.set_block_count(block_count);
   c.n_nextn = md.integer_or("nextn_predict_layers", 0);
   if (c.n_nextn < 0 || c.n_nextn > 1 || c.n_nextn >= block_count)
     md.fail("nextn_predict_layers",
             fmt::format("expected 0 or 1 (and less than block_count {}), found {}", block_count, c.n_nextn));
   c.n_layer = block_count - c.n_nextn;
 
-  c.n_vocab = n_vocab_of(file);
   c.n_embd = md.integer("embedding_length");
+  c.n_vocab = n_vocab_of(file, c.n_embd);
   c.context_length = md.integer("context_length");
   c.rms_eps = static_cast<float>(md.real_or("attention.layer_norm_rms_epsilon", std::nullopt));
 
@@ -200,6 +300,7 @@ ModelConfig ModelConfig::from_gguf(const GgufFile& file) {
                                                                        : LayerKind::DeltaNet);
   }
 
+  check_dimensions_fit(md, file, c);
   c.validate(file.display_name());
   return c;
 }
