@@ -189,7 +189,21 @@ TEST(TokenizerLoad, JsonErrorsNameFileAndKey) {
   json gap = tiny_json(false);
   gap["added_tokens"][1]["id"] = 300;
   const auto gap_msg = error_of([&] { Tokenizer::from_hf_json(dir.write("g.json", gap.dump())); });
-  EXPECT_NE(gap_msg.find("id 261 has no token"), std::string::npos) << gap_msg;
+  EXPECT_NE(gap_msg.find("ids run to 300, but 262 tokens cannot fill them"), std::string::npos) << gap_msg;
+
+  // A few bytes must not size a vocabulary of 16 million entries (512 MB) before the gap is
+  // noticed (fuzz_tokenizer_json with -malloc_limit_mb=64 reports it).
+  const auto huge_msg = error_of([&] {
+    Tokenizer::load_hf_json_text(
+        R"({"added_tokens": [{"id": 15999999, "content": "x"}], "model": {"vocab": {"a": 0}, "merges": []}})", "huge");
+  });
+  EXPECT_NE(huge_msg.find("huge: model.vocab: ids run to 15999999, but 2 tokens cannot fill them"), std::string::npos)
+      << huge_msg;
+
+  json hole = tiny_json(false);  // as many tokens as ids, one id twice: the hole is named
+  hole["model"]["vocab"]["\u0100"] = 5;  // byte 0's token moved onto id 5
+  const auto hole_msg = error_of([&] { Tokenizer::from_hf_json(dir.write("h.json", hole.dump())); });
+  EXPECT_NE(hole_msg.find("id 5 is used twice"), std::string::npos) << hole_msg;
 }
 
 TEST(TokenizerLoad, JsonWrongTypesNameKeyExpectedAndActualType) {

@@ -211,6 +211,13 @@ TokenizerData Tokenizer::load_hf_json_text(const std::string& text, const std::s
     for (size_t i = 0; i < added.size(); ++i) max_id = std::max(max_id, id_member(added[i], source, added_where(i)));
     if (max_id < 0) fail(source, "model.vocab", "empty");
     if (max_id > kMaxTokenId) fail(source, "model.vocab", "id " + std::to_string(max_id) + " is implausibly large");
+    // Every id up to the largest needs a token: fewer tokens than ids leave a hole, found here
+    // before a few bytes of input size a vocabulary of millions of entries.
+    const size_t given = file.vocab.size() + added.size();
+    if (static_cast<size_t>(max_id) >= given) {
+      fail(source, "model.vocab",
+           "ids run to " + std::to_string(max_id) + ", but " + std::to_string(given) + " tokens cannot fill them");
+    }
     const auto n = static_cast<size_t>(max_id + 1);
     data.tokens.resize(n);
     data.kinds.assign(n, TokenKind::Unused);
