@@ -18,6 +18,7 @@
 #include "cli_bench_measure.h"
 #include "cli_bench_traffic.h"
 #include "cli_commands.h"
+#include "cli_output.h"
 #include "cli_decode_commands.h"
 #include "model/mtp_file.h"
 #include "peregrine/error.h"
@@ -298,7 +299,7 @@ int run_bench(const std::vector<std::string>& args) {
     if (verify) j["verify"] = verify_json(*verify, depth, plain_step_ms);
     if (roofline) j["roofline"] = roofline_json(*roofline, decode_tok_s);
     if (profile) add_op_profile_json(j, *profile, depth);
-    std::fputs((j.dump(1) + "\n").c_str(), stdout);
+    write_stdout(j.dump(1) + "\n");
     return 0;
   }
   fmt::print("model: {} ({}, {} layers, n_embd {}, vocab {}), {} threads, {} backend\n", model_path, c.arch_name,

@@ -1,4 +1,5 @@
-// peregrine-cli inspect: what a GGUF model file holds, and whether it is a complete qwen35 model.
+// peregrine-cli inspect: what a GGUF model file holds, and whether it is a complete qwen35 model
+// whose tokenizer loads.
 #include <cstdio>
 #include <optional>
 
@@ -8,8 +9,10 @@
 
 #include "cli_args.h"
 #include "cli_commands.h"
+#include "cli_output.h"
 #include "peregrine/gguf.h"
 #include "peregrine/model_config.h"
+#include "peregrine/tokenizer.h"
 
 namespace peregrine::cli {
 namespace {
@@ -60,8 +63,37 @@ std::string human_bytes(uint64_t b) {
   return fmt::format("{} B", b);
 }
 
-void print_text(const GgufFile& f, const std::optional<ModelConfig>& config, const std::string& config_error,
-                const std::vector<TensorProblem>& problems, uint64_t tensor_bytes, int64_t n_params) {
+// What inspect found out about one file, beyond its metadata and tensor list.
+struct Findings {
+  std::optional<ModelConfig> config;
+  std::string config_error;
+  std::vector<TensorProblem> problems;  // checked only when the config could be read
+  std::optional<int32_t> vocab_size;    // of the tokenizer, when it could be built
+  std::string tokenizer_error;
+  uint64_t tensor_bytes = 0;
+  int64_t n_params = 0;
+
+  bool ok() const { return config && problems.empty() && vocab_size; }
+};
+
+// Builds the tokenizer as `run` does (LoadedModel::load), so that a file inspect calls valid loads.
+void check_tokenizer(const GgufFile& f, Findings& findings) {
+  try {
+    const Tokenizer tokenizer = Tokenizer::from_gguf(f);
+    if (findings.config && tokenizer.vocab_size() > findings.config->n_vocab) {
+      findings.tokenizer_error = fmt::format("{}: the tokenizer has {} tokens but the LM head only {} rows",
+                                             f.display_name(), tokenizer.vocab_size(), findings.config->n_vocab);
+      return;
+    }
+    findings.vocab_size = tokenizer.vocab_size();
+  } catch (const Error& e) {
+    findings.tokenizer_error = e.what();
+  }
+}
+
+void print_text(const GgufFile& f, const Findings& findings) {
+  const std::optional<ModelConfig>& config = findings.config;
+  const std::vector<TensorProblem>& problems = findings.problems;
   std::string out;
   out += fmt::format("file: {} ({} bytes, GGUF v{}, alignment {})\n", f.display_name(), f.file_size(), f.version(),
                      f.alignment());
@@ -90,13 +122,14 @@ void print_text(const GgufFile& f, const std::optional<ModelConfig>& config, con
     out += fmt::format("  layers: {} (D = delta-net, A = full attention)\n", kinds);
     out += fmt::format("mtp: {}\n", c.has_mtp() ? fmt::format("yes (block {})", c.n_layer) : "no");
   } else {
-    out += fmt::format("config: ERROR {}\n", config_error);
+    out += fmt::format("config: ERROR {}\n", findings.config_error);
   }
   out += fmt::format("tensors: {}\n", f.tensors().size());
   for (const auto& t : f.tensors())
     out += fmt::format("  {:<40} {:<6} {:<20} {:>12}\n", t.name, tensor_type_info(t.type).name, shape_text(t.ne),
                        t.n_bytes);
-  out += fmt::format("total: {} tensor bytes ({}), {} parameters\n", tensor_bytes, human_bytes(tensor_bytes), n_params);
+  out += fmt::format("total: {} tensor bytes ({}), {} parameters\n", findings.tensor_bytes,
+                     human_bytes(findings.tensor_bytes), findings.n_params);
   if (config) {
     if (problems.empty()) {
       out += "tensor check: OK\n";
@@ -105,7 +138,11 @@ void print_text(const GgufFile& f, const std::optional<ModelConfig>& config, con
       for (const auto& p : problems) out += fmt::format("  {}: {}\n", p.tensor, p.what);
     }
   }
-  std::fputs(out.c_str(), stdout);
+  if (findings.vocab_size)
+    out += fmt::format("tokenizer: OK ({} tokens)\n", *findings.vocab_size);
+  else
+    out += fmt::format("tokenizer: ERROR {}\n", findings.tokenizer_error);
+  write_stdout(out);
 }
 
 }  // namespace
@@ -120,21 +157,19 @@ int run_inspect(const std::vector<std::string>& args) {
   if (a.positionals.size() != 1) throw UsageError(cmd + ": expected exactly one MODEL.gguf argument");
   const GgufFile f = GgufFile::open(a.positionals.front());
 
-  std::optional<ModelConfig> config;
-  std::string config_error;
-  std::vector<TensorProblem> problems;
+  Findings findings;
   try {
-    config = ModelConfig::from_gguf(f);
-    problems = check_tensors(*config, f);
+    findings.config = ModelConfig::from_gguf(f);
+    findings.problems = check_tensors(*findings.config, f);
   } catch (const Error& e) {
-    config_error = e.what();
+    findings.config_error = e.what();
   }
-  uint64_t tensor_bytes = 0;
-  int64_t n_params = 0;
+  check_tokenizer(f, findings);
   for (const auto& t : f.tensors()) {
-    tensor_bytes += t.n_bytes;
-    n_params += t.n_elements;
+    findings.tensor_bytes += t.n_bytes;
+    findings.n_params += t.n_elements;
   }
+  const std::optional<ModelConfig>& config = findings.config;
 
   if (a.has("--json")) {
     nlohmann::json j;
@@ -151,25 +186,30 @@ int run_inspect(const std::vector<std::string>& args) {
       j["config"] = config_json(*config);
       j["mtp"] = config->has_mtp();
     } else {
-      j["config_error"] = config_error;
+      j["config_error"] = findings.config_error;
     }
+    if (findings.vocab_size)
+      j["tokenizer"] = {{"vocab_size", *findings.vocab_size}};
+    else
+      j["tokenizer_error"] = findings.tokenizer_error;
     nlohmann::json tensors = nlohmann::json::array();
     for (const auto& t : f.tensors())
       tensors.push_back({{"name", t.name}, {"type", tensor_type_info(t.type).name}, {"ne", t.ne},
                          {"bytes", t.n_bytes}, {"offset", t.offset}});
     j["tensors"] = tensors;
-    j["tensor_bytes"] = tensor_bytes;
-    j["n_parameters"] = n_params;
+    j["tensor_bytes"] = findings.tensor_bytes;
+    j["n_parameters"] = findings.n_params;
     nlohmann::json pj = nlohmann::json::array();
-    for (const auto& p : problems) pj.push_back({{"tensor", p.tensor}, {"what", p.what}});
+    for (const auto& p : findings.problems) pj.push_back({{"tensor", p.tensor}, {"what", p.what}});
     j["problems"] = pj;
-    j["ok"] = config.has_value() && problems.empty();
-    std::fputs((j.dump(2) + "\n").c_str(), stdout);
+    j["ok"] = findings.ok();
+    write_stdout(j.dump(2) + "\n");
   } else {
-    print_text(f, config, config_error, problems, tensor_bytes, n_params);
+    print_text(f, findings);
   }
-  if (!config) std::fprintf(stderr, "error: %s\n", config_error.c_str());
-  return config && problems.empty() ? 0 : 1;
+  if (!config) std::fprintf(stderr, "error: %s\n", findings.config_error.c_str());
+  if (!findings.vocab_size) std::fprintf(stderr, "error: %s\n", findings.tokenizer_error.c_str());
+  return findings.ok() ? 0 : 1;
 }
 
 }  // namespace peregrine::cli

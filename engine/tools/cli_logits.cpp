@@ -2,7 +2,6 @@
 // in the layout of the fixtures in tests/data/qwen35-tiny (row = position, no header).
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <memory>
 
 #include <fmt/format.h>
@@ -10,6 +9,7 @@
 #include "cli_args.h"
 #include "cli_commands.h"
 #include "cli_decode_commands.h"
+#include "cli_output.h"
 #include "model/mtp_file.h"
 #include "peregrine/error.h"
 #include "peregrine/gguf.h"
@@ -28,25 +28,6 @@ constexpr const char* kUsage =
     "                        row p-1 (zeros for p = 0), as the fixtures' mtp_logits\n"
     "  --float-activations   multiply quantized weights by float activations (the float32 reference;\n"
     "                        default: round activations to 8 bits like llama.cpp's CPU backend)\n";
-
-class RowWriter {
- public:
-  explicit RowWriter(const std::string& path) : path_(path), out_(path, std::ios::binary | std::ios::trunc) {
-    if (!out_) throw Error(fmt::format("{}: cannot open for writing", path));
-  }
-  void write(std::span<const float> values) {
-    out_.write(reinterpret_cast<const char*>(values.data()), static_cast<std::streamsize>(values.size_bytes()));
-    if (!out_) throw Error(fmt::format("{}: write failed", path_));
-  }
-  void close() {
-    out_.close();
-    if (!out_) throw Error(fmt::format("{}: write failed", path_));
-  }
-
- private:
-  std::string path_;
-  std::ofstream out_;
-};
 
 }  // namespace
 
@@ -88,30 +69,30 @@ int run_logits(const std::vector<std::string>& args) {
   if (mtp_path && !c.has_mtp()) throw Error(fmt::format("{}: the model has no MTP head (--mtp-out)", model_path));
 
   Sequence seq = model->new_sequence();
-  RowWriter out(out_path);
+  ReplacingFile out(out_path);  // takes its final name only once complete
   // The MTP head needs every trunk hidden row, so they are kept across chunks.
   std::vector<float> hidden(mtp_path ? static_cast<size_t>(n * c.n_embd) : 0);
   const std::span<const int32_t> all(tokens);
   for (int64_t start = 0; start < n; start += chunk) {
     const int64_t len = std::min(chunk, n - start);
-    out.write(model->evaluate(seq, all.subspan(start, len), start, LogitsFor::EveryToken));
+    out.write(std::as_bytes(model->evaluate(seq, all.subspan(start, len), start, LogitsFor::EveryToken)));
     if (mtp_path) std::copy_n(seq.hidden().begin(), len * c.n_embd, hidden.begin() + start * c.n_embd);
   }
-  out.close();
-
   if (mtp_path) {
     // Row p of the head's input: hidden row p-1, zeros at p = 0.
     std::vector<float> shifted(hidden.size(), 0.0f);
     std::copy_n(hidden.begin(), (n - 1) * c.n_embd, shifted.begin() + c.n_embd);
-    RowWriter mtp_out(*mtp_path);
+    ReplacingFile mtp_out(*mtp_path);
     for (int64_t start = 0; start < n; start += chunk) {
       const int64_t len = std::min(chunk, n - start);
-      mtp_out.write(model->evaluate_mtp(seq, all.subspan(start, len),
-                                        std::span<const float>(shifted).subspan(start * c.n_embd, len * c.n_embd),
-                                        start, LogitsFor::EveryToken));
+      const std::span<const float> rows = model->evaluate_mtp(
+          seq, all.subspan(start, len), std::span<const float>(shifted).subspan(start * c.n_embd, len * c.n_embd),
+          start, LogitsFor::EveryToken);
+      mtp_out.write(std::as_bytes(rows));
     }
-    mtp_out.close();
+    mtp_out.commit();
   }
+  out.commit();  // the trunk's file last: a failure while writing the MTP file leaves neither
   log::get("cli")->info("wrote logits of {} tokens × {} to {}{}", n, c.n_vocab, out_path,
                         mtp_path ? " and " + *mtp_path : std::string());
   return 0;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cli_commands.h"
+#include "cli_output.h"
 #include "peregrine/error.h"
 #include "peregrine/log.h"
 
@@ -31,6 +32,34 @@ void print_usage(std::FILE* out) {
       out);
 }
 
+// Runs one command; misuse exits 2, any other failure 1, each with its message on stderr.
+int run_command(const std::string& command, const std::vector<std::string>& args) {
+  try {
+    for (const auto& entry : peregrine::cli::commands())
+      if (command == entry.name) return entry.run(args);
+    std::fprintf(stderr, "error: unknown command '%s'\n", command.c_str());
+    print_usage(stderr);
+    return 2;
+  } catch (const peregrine::cli::UsageError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}
+
+// Output still buffered is written now: a result that cannot be written fails the command.
+int finish_output(int rc) {
+  try {
+    peregrine::cli::flush_stdout();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return rc == 0 ? 1 : rc;
+  }
+  return rc;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -45,21 +74,9 @@ int main(int argc, char** argv) {
   }
   if (args.empty() || args.front() == "--help" || args.front() == "-h" || args.front() == "help") {
     print_usage(args.empty() ? stderr : stdout);
-    return args.empty() ? 2 : 0;
+    return finish_output(args.empty() ? 2 : 0);
   }
   const std::string command = args.front();
   args.erase(args.begin());
-  try {
-    for (const auto& entry : peregrine::cli::commands())
-      if (command == entry.name) return entry.run(args);
-    std::fprintf(stderr, "error: unknown command '%s'\n", command.c_str());
-    print_usage(stderr);
-    return 2;
-  } catch (const peregrine::cli::UsageError& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
+  return finish_output(run_command(command, args));
 }

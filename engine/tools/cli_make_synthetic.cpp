@@ -6,6 +6,7 @@
 
 #include "cli_args.h"
 #include "cli_commands.h"
+#include "cli_output.h"
 #include "peregrine/synthetic.h"
 
 namespace peregrine::cli {
@@ -53,9 +54,8 @@ int run_make_synthetic(const std::vector<std::string>& args) {
   options.mtp = !a.has("--no-mtp");
 
   const synthetic::Report r = synthetic::write_model(options);
-  std::printf("%s\n", fmt::format("wrote {}: {} tensors, {} parameters, {} bytes, {:.1f} s", options.out.string(),
-                                  r.n_tensors, r.n_parameters, r.file_bytes, r.seconds)
-                          .c_str());
+  write_stdout(fmt::format("wrote {}: {} tensors, {} parameters, {} bytes, {:.1f} s\n", options.out.string(),
+                           r.n_tensors, r.n_parameters, r.file_bytes, r.seconds));
   return 0;
 }
 

@@ -9,6 +9,7 @@
 
 #include "cli_args.h"
 #include "cli_commands.h"
+#include "cli_output.h"
 #include "cli_decode_commands.h"
 #include "peregrine/engine.h"
 #include "peregrine/error.h"
@@ -126,9 +127,10 @@ class ThinkingPrinter {
     if (in_thinking_) write("\n</think>\n\n");
     in_thinking_ = false;
   }
+  // Throws at the first write that fails: the engine stops generating for an output that is lost.
   static void write(std::string_view text) {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
+    write_stdout(text);
+    flush_stdout();
   }
   bool in_thinking_ = false;
 };
@@ -176,9 +178,8 @@ int run_run(const std::vector<std::string>& args) {
   if (const auto* err = closing.get_if<event::Error>()) throw Error(err->message);
   if (!print_ids) printer.finish();
   const GenerationStats& done = closing.get_if<event::Done>()->stats;
-  if (print_ids) std::fputs((nlohmann::json(ids).dump() + "\n").c_str(), stdout);
-  else std::fputs("\n", stdout);
-  std::fflush(stdout);
+  write_stdout(print_ids ? nlohmann::json(ids).dump() + "\n" : "\n");
+  flush_stdout();  // before the statistics: they describe output that was written
   fmt::print(stderr,
              "prompt: {} tokens ({} reused), prefill {:.1f} tok/s, TTFT {:.1f} ms\n"
              "generated: {} tokens, decode {:.2f} tok/s, stop: {}\n",

@@ -8,6 +8,7 @@
 
 #include "cli_args.h"
 #include "cli_commands.h"
+#include "cli_output.h"
 #include "peregrine/error.h"
 #include "peregrine/gguf.h"
 #include "peregrine/tokenizer.h"
@@ -30,6 +31,25 @@ std::string read_stdin() {
   return ss.str();
 }
 
+// The ids of a JSON array, each checked against the vocabulary as written: a number past the
+// int64 range is neither wrapped nor truncated.
+std::vector<int32_t> parse_token_ids(const nlohmann::json& j, int32_t vocab_size) {
+  if (!j.is_array()) throw Error("not an array");
+  std::vector<int32_t> ids;
+  ids.reserve(j.size());
+  for (size_t i = 0; i < j.size(); ++i) {
+    const nlohmann::json& e = j[i];
+    const std::string where = "element " + std::to_string(i) + ": ";
+    if (!e.is_number_integer()) throw Error(where + e.dump() + " is not an integer token id");
+    const bool in_range = e.is_number_unsigned() ? e.get<uint64_t>() < static_cast<uint64_t>(vocab_size)
+                                                 : e.get<int64_t>() >= 0 && e.get<int64_t>() < vocab_size;
+    if (!in_range)
+      throw Error(where + "id " + e.dump() + " is outside the vocabulary [0, " + std::to_string(vocab_size) + ")");
+    ids.push_back(static_cast<int32_t>(e.get<int64_t>()));
+  }
+  return ids;
+}
+
 }  // namespace
 
 int run_tokenize(const std::vector<std::string>& args) {
@@ -47,7 +67,7 @@ int run_tokenize(const std::vector<std::string>& args) {
   EncodeOptions options;
   options.special = a.has("--no-special") ? SpecialTokens::UserDefinedOnly : SpecialTokens::All;
   const std::vector<int32_t> ids = tok.encode(read_stdin(), options);
-  std::fputs((nlohmann::json(ids).dump() + "\n").c_str(), stdout);
+  write_stdout(nlohmann::json(ids).dump() + "\n");
   return 0;
 }
 
@@ -62,20 +82,11 @@ int run_detokenize(const std::vector<std::string>& args) {
   const Tokenizer tok = load_tokenizer(cmd, a);
   std::vector<int32_t> ids;
   try {
-    const nlohmann::json j = nlohmann::json::parse(read_stdin());
-    if (!j.is_array()) throw Error("not an array");
-    for (const auto& e : j) {
-      if (!e.is_number_integer()) throw Error("an element is not an integer");
-      const int64_t id = e.get<int64_t>();
-      if (id < 0 || id >= tok.vocab_size())
-        throw Error("id " + std::to_string(id) + " is outside the vocabulary [0, " + std::to_string(tok.vocab_size()) + ")");
-      ids.push_back(static_cast<int32_t>(id));
-    }
+    ids = parse_token_ids(nlohmann::json::parse(read_stdin()), tok.vocab_size());
   } catch (const std::exception& e) {
     throw Error(std::string("stdin: expected a JSON array of token ids: ") + e.what());
   }
-  const std::string text = tok.decode(ids);
-  std::fwrite(text.data(), 1, text.size(), stdout);
+  write_stdout(tok.decode(ids));
   return 0;
 }
 

@@ -35,12 +35,17 @@ class Cli : public ::testing::Test {
  protected:
   test::ModelScratch dir{"cli"};
 
-  // Runs peregrine-cli with `args` (already shell-quoted where needed) and `stdin_text`.
-  RunResult run(const std::string& args, const std::string& stdin_text = "") {
+  // Runs peregrine-cli with `args` (already shell-quoted where needed) and `stdin_text`; stdout
+  // goes to `stdout_path` when one is given (r.out is then empty). `shell_prefix` runs in the
+  // same shell first (ulimit, trap).
+  RunResult run(const std::string& args, const std::string& stdin_text = "", const std::string& stdout_path = "",
+                const std::string& shell_prefix = "") {
     const auto in = dir / "stdin", out = dir / "stdout", err = dir / "stderr";
     std::ofstream(in, std::ios::binary) << stdin_text;
-    const std::string cmd = quote(std::string(PEREGRINE_BINARY_DIR) + "/bin/peregrine-cli") + " " + args + " <" +
-                            quote(in.string()) + " >" + quote(out.string()) + " 2>" + quote(err.string());
+    std::filesystem::remove(out);
+    const std::string cmd = shell_prefix + quote(std::string(PEREGRINE_BINARY_DIR) + "/bin/peregrine-cli") + " " +
+                            args + " <" + quote(in.string()) + " >" +
+                            quote(stdout_path.empty() ? out.string() : stdout_path) + " 2>" + quote(err.string());
     const int status = std::system(cmd.c_str());
     RunResult r;
     r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -153,6 +158,119 @@ TEST_F(Cli, DetokenizeRoundTrips) {
   EXPECT_GT(r.out.size(), 100u);
   const RunResult back = run("tokenize --model " + fixture("tiny-f32.gguf"), r.out);
   EXPECT_EQ(nlohmann::json::parse(back.out), j["tokens"]);
+}
+
+TEST_F(Cli, DetokenizeRefusesIdsBeyondInt64WithoutWrapping) {
+  const RunResult big = run("detokenize --model " + fixture("tiny-f32.gguf"), "[1, 9223372036854775808]");
+  EXPECT_EQ(big.rc, 1);
+  EXPECT_NE(big.err.find("element 1: id 9223372036854775808 is outside the vocabulary [0, 512)"), std::string::npos)
+      << big.err;
+  EXPECT_EQ(big.err.find("-9223372036854775808"), std::string::npos) << big.err;
+  const RunResult huge = run("detokenize --model " + fixture("tiny-f32.gguf"), "[18446744073709551616]");
+  EXPECT_EQ(huge.rc, 1);
+  EXPECT_NE(huge.err.find("element 0: 1.8446744073709552e+19 is not an integer token id"), std::string::npos)
+      << huge.err;
+  const RunResult negative = run("detokenize --model " + fixture("tiny-f32.gguf"), "[3, -1]");
+  EXPECT_EQ(negative.rc, 1);
+  EXPECT_NE(negative.err.find("element 1: id -1 is outside the vocabulary"), std::string::npos) << negative.err;
+}
+
+// Damaged tokenizer metadata: `run` refuses such a file, so `inspect` must not call it valid.
+TEST_F(Cli, InspectValidatesTheTokenizerAsRunDoes) {
+  test::Mutation bad_type;
+  {
+    const GgufFile f = GgufFile::open(test::fixture("tiny-f32.gguf"));
+    std::vector<GgufValue> types = f.find("tokenizer.ggml.token_type")->as_array()->elements;
+    types[40] = GgufValue::i32(77);  // not a llama.cpp token type
+    bad_type.set_keys.emplace("tokenizer.ggml.token_type", GgufValue::array(GgufValueType::INT32, std::move(types)));
+  }
+  test::rewrite_gguf(test::fixture("tiny-f32.gguf"), dir / "badtype.gguf", bad_type);
+  const RunResult t = run("inspect " + quote((dir / "badtype.gguf").string()));
+  EXPECT_EQ(t.rc, 1);
+  EXPECT_NE(t.out.find("tokenizer: ERROR"), std::string::npos) << t.out;
+  EXPECT_NE(t.err.find("tokenizer.ggml.token_type[40] = 77 is not a token type"), std::string::npos) << t.err;
+
+  test::Mutation bad_merge;
+  {
+    const GgufFile f = GgufFile::open(test::fixture("tiny-f32.gguf"));
+    std::vector<GgufValue> merges = f.find("tokenizer.ggml.merges")->as_array()->elements;
+    merges[3] = GgufValue::string("qq zz");  // tokens the vocabulary does not have
+    bad_merge.set_keys.emplace("tokenizer.ggml.merges", GgufValue::array(GgufValueType::STRING, std::move(merges)));
+  }
+  test::rewrite_gguf(test::fixture("tiny-f32.gguf"), dir / "badmerge.gguf", bad_merge);
+  const RunResult j = run("inspect --json " + quote((dir / "badmerge.gguf").string()));
+  EXPECT_EQ(j.rc, 1);
+  const auto report = nlohmann::json::parse(j.out);
+  EXPECT_EQ(report["ok"], false);
+  EXPECT_NE(report["tokenizer_error"].get<std::string>().find("merge 3 'qq zz' refers to unknown token 'qq'"),
+            std::string::npos)
+      << report["tokenizer_error"];
+  EXPECT_TRUE(report["problems"].empty());  // the tensors are fine
+
+  const RunResult good = run("inspect --json " + fixture("tiny-f32.gguf"));
+  ASSERT_EQ(good.rc, 0) << good.err;
+  EXPECT_EQ(nlohmann::json::parse(good.out)["tokenizer"]["vocab_size"], 512);
+}
+
+// Output that cannot be written (a full disk, here /dev/full) fails the command with the reason.
+TEST_F(Cli, OutputToAFullDeviceFailsWithTheReason) {
+  const std::string tiny = fixture("tiny-f32.gguf");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"tokenize --model " + tiny, "hello world"},
+      {"detokenize --model " + tiny, "[10, 20, 30]"},
+      {"inspect " + tiny, ""},
+      {"inspect --json " + tiny, ""},
+      {"tokenize --help", ""},
+      {"run --model " + tiny + " --prompt-tokens 1,2,3 --max-tokens 4 --threads 1 --ctx 64", ""},
+      {"run --model " + tiny + " --prompt-tokens 1,2,3 --max-tokens 4 --threads 1 --ctx 64 --ids", ""},
+      {"make-synthetic --shape tiny --type F32 --no-mtp --out " + quote((dir / "s.gguf").string()), ""},
+  };
+  for (const auto& [args, input] : cases) {
+    const RunResult r = run("--log-level off " + args, input, "/dev/full");
+    EXPECT_EQ(r.rc, 1) << args << "\n" << r.err;
+    EXPECT_NE(r.err.find("error: stdout: cannot write the output: No space left on device"), std::string::npos)
+        << args << "\n" << r.err;
+  }
+}
+
+// A streaming run stops at the first write that fails instead of generating to the end.
+TEST_F(Cli, RunStopsStreamingAtTheFirstFailedWrite) {
+  const RunResult r = run("run --model " + fixture("tiny-f32.gguf") +
+                              " --prompt-tokens 1,2,3 --max-tokens 200 --ignore-eos --threads 1 --ctx 256",
+                          "", "/dev/full");
+  EXPECT_EQ(r.rc, 1) << r.err;
+  EXPECT_NE(r.err.find("No space left on device"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("generated: 200 tokens"), std::string::npos) << r.err;  // no statistics of a full run
+}
+
+// logits --out writes under a temporary name and renames: a failed write (here the file size
+// limit, with SIGXFSZ ignored so that write() returns EFBIG) leaves nothing under the final name,
+// an older file there untouched, and no temporary file behind.
+TEST_F(Cli, LogitsThatCannotBeWrittenLeaveNoPartialFile) {
+  const auto out = dir / "logits.f32", kept = dir / "kept.f32";
+  std::ofstream(kept, std::ios::binary) << "older logits";
+  std::string tokens = "1";
+  for (int i = 2; i <= 16; ++i) tokens += "," + std::to_string(i);  // 16 rows x 512 floats = 32 KiB
+  const std::string limit = "trap '' XFSZ; ulimit -f 8; ";           // 4 or 8 KiB, by the shell's block size
+  const std::string args = "--log-level off logits --model " + fixture("tiny-f32.gguf") + " --tokens " + tokens +
+                           " --threads 1 --out ";
+
+  const RunResult fresh = run(args + quote(out.string()), "", "", limit);
+  EXPECT_EQ(fresh.rc, 1) << fresh.err;
+  EXPECT_NE(fresh.err.find(out.string() + ": write failed: File too large"), std::string::npos) << fresh.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
+
+  const RunResult replace = run(args + quote(kept.string()), "", "", limit);
+  EXPECT_EQ(replace.rc, 1) << replace.err;
+  EXPECT_EQ(slurp(kept), "older logits");
+
+  for (const auto& entry : std::filesystem::directory_iterator((dir / "").parent_path()))
+    EXPECT_TRUE(entry.path().filename() == "kept.f32" || entry.path().filename().string().rfind("std", 0) == 0)
+        << "left behind: " << entry.path();
+
+  const RunResult ok = run(args + quote(out.string()));  // without the limit the same command succeeds
+  ASSERT_EQ(ok.rc, 0) << ok.err;
+  EXPECT_EQ(std::filesystem::file_size(out), 16u * 512u * 4u);
 }
 
 TEST_F(Cli, MakeSyntheticThenInspect) {

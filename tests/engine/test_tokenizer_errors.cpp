@@ -189,7 +189,69 @@ TEST(TokenizerLoad, JsonErrorsNameFileAndKey) {
   json gap = tiny_json(false);
   gap["added_tokens"][1]["id"] = 300;
   const auto gap_msg = error_of([&] { Tokenizer::from_hf_json(dir.write("g.json", gap.dump())); });
-  EXPECT_NE(gap_msg.find("id 261 has no token"), std::string::npos) << gap_msg;
+  EXPECT_NE(gap_msg.find("ids run to 300, but 262 tokens cannot fill them"), std::string::npos) << gap_msg;
+
+  // A few bytes must not size a vocabulary of 16 million entries (512 MB) before the gap is
+  // noticed (fuzz_tokenizer_json with -malloc_limit_mb=64 reports it).
+  const auto huge_msg = error_of([&] {
+    Tokenizer::load_hf_json_text(
+        R"({"added_tokens": [{"id": 15999999, "content": "x"}], "model": {"vocab": {"a": 0}, "merges": []}})", "huge");
+  });
+  EXPECT_NE(huge_msg.find("huge: model.vocab: ids run to 15999999, but 2 tokens cannot fill them"), std::string::npos)
+      << huge_msg;
+
+  json hole = tiny_json(false);  // as many tokens as ids, one id twice: the hole is named
+  hole["model"]["vocab"]["\u0100"] = 5;  // byte 0's token moved onto id 5
+  const auto hole_msg = error_of([&] { Tokenizer::from_hf_json(dir.write("h.json", hole.dump())); });
+  EXPECT_NE(hole_msg.find("id 5 is used twice"), std::string::npos) << hole_msg;
+}
+
+TEST(TokenizerLoad, JsonWrongTypesNameKeyExpectedAndActualType) {
+  TempDir dir;
+  auto message_for = [&](const char* name, const json& document) {
+    return error_of([&] { Tokenizer::from_hf_json(dir.write(name, document.dump())); });
+  };
+  auto expect_parts = [](const std::string& message, std::initializer_list<const char*> parts) {
+    for (const char* part : parts) EXPECT_NE(message.find(part), std::string::npos) << part << " in: " << message;
+    EXPECT_EQ(message.find("missing"), std::string::npos) << message;
+  };
+
+  json merges_string = tiny_json(true);
+  merges_string["model"]["merges"] = "h e";
+  expect_parts(message_for("ms.json", merges_string), {"ms.json", "model.merges", "expected an array", "a string"});
+
+  json vocab_list = tiny_json(false);
+  vocab_list["model"]["vocab"] = json::array({"h", "e"});
+  expect_parts(message_for("vl.json", vocab_list), {"vl.json", "model.vocab", "expected an object", "an array"});
+
+  json id_string = tiny_json(false);
+  id_string["added_tokens"][0]["id"] = "260";
+  expect_parts(message_for("is.json", id_string), {"added_tokens[0].id", "expected an integer", "a string"});
+
+  json content_number = tiny_json(false);
+  content_number["added_tokens"][1]["content"] = 7;
+  expect_parts(message_for("cn.json", content_number), {"added_tokens[1].content", "expected a string", "a number"});
+
+  json added_object = tiny_json(false);
+  added_object["added_tokens"] = json::object();
+  expect_parts(message_for("ao.json", added_object), {"added_tokens", "expected an array", "an object"});
+}
+
+TEST(TokenizerLoad, AddedTokenReusingAVocabIdIsNamed) {
+  TempDir dir;
+  json reused = tiny_json(false);
+  reused["added_tokens"][1]["id"] = 65;  // byte token 'A' in model.vocab
+  const auto message = error_of([&] { Tokenizer::from_hf_json(dir.write("r.json", reused.dump())); });
+  EXPECT_NE(message.find("r.json: added_tokens[1]: '<think>' has id 65, which model.vocab already gives to 'A'"),
+            std::string::npos)
+      << message;
+
+  json twice = tiny_json(false);
+  twice["added_tokens"][1]["id"] = 260;  // the id of the first added token
+  const auto twice_msg = error_of([&] { Tokenizer::from_hf_json(dir.write("t.json", twice.dump())); });
+  EXPECT_NE(twice_msg.find("added_tokens[1]: '<think>' has id 260, which added_tokens already gives to '<|im_end|>'"),
+            std::string::npos)
+      << twice_msg;
 }
 
 TEST(TokenizerLoad, DataErrors) {

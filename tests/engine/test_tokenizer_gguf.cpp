@@ -161,6 +161,17 @@ TEST(TokenizerGguf, LoadErrorsNameFileAndKey) {
     value_of(m, "tokenizer.ggml.eos_token_id") = GgufValue::u32(512);
   });
   EXPECT_TRUE(contains(eos, "eos token id 512")) << eos;
+
+  const auto eos_type = load_error_after("eostype", [](auto& m) {
+    value_of(m, "tokenizer.ggml.eos_token_id") = GgufValue::string("<|im_end|>");
+  });
+  EXPECT_TRUE(contains(eos_type, "tokenizer.ggml.eos_token_id should be a token id (an integer in [0, 2147483647]), "
+                                 "but it is the STRING")) << eos_type;
+
+  const auto add_bos = load_error_after("addbos", [](auto& m) {
+    value_of(m, "tokenizer.ggml.add_bos_token") = GgufValue::u8(1);
+  });
+  EXPECT_TRUE(contains(add_bos, "tokenizer.ggml.add_bos_token should be a bool, but it is the UINT8 1")) << add_bos;
 }
 
 }  // namespace

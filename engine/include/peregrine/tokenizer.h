@@ -98,6 +98,9 @@ class Tokenizer {
   // A tokenizer_config.json next to it, if present, supplies bos/eos/pad and add_bos_token.
   static Tokenizer from_hf_json(const std::filesystem::path& path);
   static TokenizerData load_hf_json(const std::filesystem::path& path);
+  // The same for a tokenizer.json document already in memory (no tokenizer_config.json);
+  // `source` names it in errors. The fuzzer (tests/fuzz) feeds it directly.
+  static TokenizerData load_hf_json_text(const std::string& text, const std::string& source);
 
   // Validates the data (sizes, merge tokens, ids) and builds the tables. Throws peregrine::Error.
   static Tokenizer from_data(TokenizerData data);

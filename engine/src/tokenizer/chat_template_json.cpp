@@ -113,7 +113,7 @@ class Parser {
           break;
         }
       }
-      if (!replaced) v.members.emplace_back(std::move(key), std::move(member));
+      if (!replaced) v.members.push_back(JsonMember{std::move(key), std::move(member)});
       skip_ws();
       if (pos_ >= s_.size()) fail("unterminated object");
       if (s_[pos_] == ',') {
@@ -308,9 +308,9 @@ void append_python_json(std::string& out, const JsonValue& v) {
       out += '{';
       for (size_t i = 0; i < v.members.size(); ++i) {
         if (i) out += ", ";
-        append_python_json_string(out, v.members[i].first);
+        append_python_json_string(out, v.members[i].key);
         out += ": ";
-        append_python_json(out, v.members[i].second);
+        append_python_json(out, v.members[i].value);
       }
       out += '}';
       break;

@@ -8,10 +8,11 @@
 
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 namespace peregrine::chat_detail {
+
+struct JsonMember;
 
 struct JsonValue {
   enum class Kind { Null, Bool, Integer, Float, String, Array, Object };
@@ -21,9 +22,16 @@ struct JsonValue {
   double number = 0.0;  // Float
   std::string text;     // String: the decoded UTF-8; Integer: the digits as Python's int() prints them
   std::vector<JsonValue> items;                             // Array
-  std::vector<std::pair<std::string, JsonValue>> members;  // Object, in first-seen key order
+  std::vector<JsonMember> members;  // Object, in first-seen key order
 
   bool is_container() const { return kind == Kind::Array || kind == Kind::Object; }
+};
+
+// One key of an object. (A struct rather than std::pair: clang with libstdc++ refuses a vector of
+// pairs holding the still incomplete JsonValue.)
+struct JsonMember {
+  std::string key;
+  JsonValue value;
 };
 
 // Parses strict JSON (RFC 8259). A repeated key keeps its first position and takes the last value, as a

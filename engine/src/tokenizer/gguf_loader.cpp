@@ -24,13 +24,17 @@ TokenKind kind_of(int64_t type, size_t index, const std::string& source) {
   }
 }
 
+// "<file>: <key> should be <expected>, but it is the <TYPE> <value>", as GgufFile's typed getters say it.
+[[noreturn]] void wrong_type(const GgufFile& file, const char* key, const GgufValue& value, const char* expected) {
+  throw Error(file.display_name() + ": " + key + " should be " + expected + ", but it is the " +
+              std::string(gguf_value_type_name(value.type())) + " " + value.to_display_string(4));
+}
+
 std::optional<int32_t> optional_id(const GgufFile& file, const char* key) {
   const GgufValue* value = file.find(key);
   if (!value) return std::nullopt;
   const auto id = value->as_i64();
-  if (!id || *id < 0 || *id > INT32_MAX) {
-    throw Error(file.display_name() + ": " + key + " must be a non-negative integer token id");
-  }
+  if (!id || *id < 0 || *id > INT32_MAX) wrong_type(file, key, *value, "a token id (an integer in [0, 2147483647])");
   return static_cast<int32_t>(*id);
 }
 
@@ -85,7 +89,7 @@ TokenizerData Tokenizer::load_gguf(const GgufFile& file) {
   data.pad_id = optional_id(file, "tokenizer.ggml.padding_token_id");
   if (const GgufValue* add_bos = file.find("tokenizer.ggml.add_bos_token")) {
     const auto flag = add_bos->as_bool();
-    if (!flag) throw Error(source + ": tokenizer.ggml.add_bos_token must be a bool");
+    if (!flag) wrong_type(file, "tokenizer.ggml.add_bos_token", *add_bos, "a bool");
     data.add_bos = *flag;
   }
   return data;

@@ -39,9 +39,54 @@ json read_json(const std::filesystem::path& path) {
   throw Error(source + ": " + key + ": " + what);
 }
 
+// "a string", "an array", ...: the actual type in a wrong-type message.
+std::string kind_of(const json& value) {
+  switch (value.type()) {
+    case json::value_t::object: return "an object";
+    case json::value_t::array: return "an array";
+    case json::value_t::string: return "a string";
+    case json::value_t::boolean: return "a boolean";
+    case json::value_t::null: return "null";
+    default: return "a number";
+  }
+}
+
+[[noreturn]] void wrong_type(const std::string& source, const std::string& key, const std::string& expected,
+                             const json& actual) {
+  fail(source, key, "expected " + expected + ", found " + kind_of(actual));
+}
+
+// `where` is the path of `object` with a trailing dot ("added_tokens[3]."), "" for the root.
 const json& member(const json& object, const char* key, const std::string& source, const std::string& where) {
-  if (!object.is_object() || !object.contains(key)) fail(source, where + key, "missing");
+  if (!object.is_object()) wrong_type(source, where.substr(0, where.size() - 1), "an object", object);
+  if (!object.contains(key)) fail(source, where + key, "missing");
   return object.at(key);
+}
+
+const std::string& string_member(const json& object, const char* key, const std::string& source,
+                                 const std::string& where) {
+  const json& value = member(object, key, source, where);
+  if (!value.is_string()) wrong_type(source, where + key, "a string", value);
+  return value.get_ref<const std::string&>();
+}
+
+bool flag_member(const json& object, const char* key, const std::string& source, const std::string& where) {
+  if (!object.contains(key) || object[key].is_null()) return false;
+  const json& value = object[key];
+  if (!value.is_boolean()) wrong_type(source, where + key, "true or false", value);
+  return value.get<bool>();
+}
+
+// Ids past this are refused before a vocabulary of that size is allocated.
+constexpr int64_t kMaxTokenId = 16'000'000;
+
+int64_t id_member(const json& object, const std::string& source, const std::string& where) {
+  const json& value = member(object, "id", source, where);
+  if (!value.is_number_integer()) wrong_type(source, where + "id", "an integer", value);
+  const bool in_range = value.is_number_unsigned() ? value.get<uint64_t>() <= kMaxTokenId
+                                                   : value.get<int64_t>() >= 0 && value.get<int64_t>() <= kMaxTokenId;
+  if (!in_range) fail(source, where + "id", value.dump() + " is outside [0, " + std::to_string(kMaxTokenId) + "]");
+  return value.get<int64_t>();
 }
 
 // convert_hf_to_gguf.py marks non-special added tokens that look like <|...|> as control tokens;
@@ -125,15 +170,14 @@ void apply_config(const std::filesystem::path& config_path, TokenizerData& data)
 
 }  // namespace
 
-TokenizerData Tokenizer::load_hf_json(const std::filesystem::path& path) {
-  const auto started = std::chrono::steady_clock::now();
-  const std::string source = path.string();
-  tokenizer_detail::HfTokenizerJson file = tokenizer_detail::read_hf_tokenizer_json(read_file(path), source);
+TokenizerData Tokenizer::load_hf_json_text(const std::string& text, const std::string& source) {
+  tokenizer_detail::HfTokenizerJson file = tokenizer_detail::read_hf_tokenizer_json(text, source);
   const json& root = file.rest;
   TokenizerData data;
   data.source = source;
   try {
     const json& model = member(root, "model", source, "");
+    if (!model.is_object()) wrong_type(source, "model", "an object", model);
     if (model.value("type", "BPE") != "BPE") fail(source, "model.type", "expected BPE");
     auto set_and_not_empty = [&](const char* key) {
       return model.contains(key) && !model[key].is_null() && model[key] != "";
@@ -144,48 +188,72 @@ TokenizerData Tokenizer::load_hf_json(const std::filesystem::path& path) {
     if (model.contains("byte_fallback") && model["byte_fallback"] == true) {
       fail(source, "model.byte_fallback", "not supported");
     }
-    if (!file.has_vocab) fail(source, "model.vocab", "missing");
-    if (!file.has_merges) fail(source, "model.merges", "missing");
+    // The reader takes vocab and merges out of the tree only in their expected shapes; any other
+    // shape stays in it and is named here.
+    if (!file.has_vocab) {
+      if (model.contains("vocab")) wrong_type(source, "model.vocab", "an object {\"token\": id, ...}", model["vocab"]);
+      fail(source, "model.vocab", "missing");
+    }
+    if (!file.has_merges) {
+      if (model.contains("merges")) wrong_type(source, "model.merges", "an array of merges", model["merges"]);
+      fail(source, "model.merges", "missing");
+    }
 
-    // Vocabulary: model.vocab plus added_tokens (ids past the BPE vocab, or overriding one).
+    // Vocabulary: model.vocab plus added_tokens (ids past the BPE vocab, or the same text at a vocab id).
     const json& added = root.contains("added_tokens") ? root["added_tokens"] : json::array();
+    if (!added.is_array()) wrong_type(source, "added_tokens", "an array", added);
+    auto added_where = [](size_t i) { return "added_tokens[" + std::to_string(i) + "]."; };
     int64_t max_id = -1;
     for (const auto& [text, id] : file.vocab) {
       if (id < 0) fail(source, "model.vocab." + text, "expected an id >= 0");
       max_id = std::max(max_id, id);
     }
-    for (const json& token : added) max_id = std::max(max_id, member(token, "id", source, "added_tokens[].").get<int64_t>());
+    for (size_t i = 0; i < added.size(); ++i) max_id = std::max(max_id, id_member(added[i], source, added_where(i)));
     if (max_id < 0) fail(source, "model.vocab", "empty");
-    if (max_id > 16'000'000) fail(source, "model.vocab", "id " + std::to_string(max_id) + " is implausibly large");
+    if (max_id > kMaxTokenId) fail(source, "model.vocab", "id " + std::to_string(max_id) + " is implausibly large");
+    // Every id up to the largest needs a token: fewer tokens than ids leave a hole, found here
+    // before a few bytes of input size a vocabulary of millions of entries.
+    const size_t given = file.vocab.size() + added.size();
+    if (static_cast<size_t>(max_id) >= given) {
+      fail(source, "model.vocab",
+           "ids run to " + std::to_string(max_id) + ", but " + std::to_string(given) + " tokens cannot fill them");
+    }
     const auto n = static_cast<size_t>(max_id + 1);
     data.tokens.resize(n);
     data.kinds.assign(n, TokenKind::Unused);
-    std::vector<uint8_t> filled(n, 0);
+    enum class Filler : uint8_t { None, Vocab, Added };
+    std::vector<Filler> filled(n, Filler::None);
     for (auto& [text, id] : file.vocab) {
       const auto i = static_cast<size_t>(id);
-      if (filled[i]) fail(source, "model.vocab." + text, "id " + std::to_string(i) + " is used twice");
+      if (filled[i] != Filler::None) fail(source, "model.vocab." + text, "id " + std::to_string(i) + " is used twice");
       data.tokens[i] = std::move(text);
       data.kinds[i] = TokenKind::Normal;
-      filled[i] = 1;
+      filled[i] = Filler::Vocab;
     }
-    for (const json& token : added) {
-      const int64_t raw_id = token["id"].get<int64_t>();
-      if (raw_id < 0) fail(source, "added_tokens[].id", "expected an id >= 0");
-      const auto id = static_cast<size_t>(raw_id);
-      const std::string text = member(token, "content", source, "added_tokens[].").get<std::string>();
-      const bool special = token.value("special", false);
-      if (token.value("normalized", false) || token.value("lstrip", false) || token.value("rstrip", false) ||
-          token.value("single_word", false)) {
+    for (size_t i = 0; i < added.size(); ++i) {
+      const json& token = added[i];
+      const std::string where = added_where(i);
+      const auto id = static_cast<size_t>(id_member(token, source, where));
+      const std::string& text = string_member(token, "content", source, where);
+      if (filled[id] != Filler::None && data.tokens[id] != text) {
+        fail(source, where.substr(0, where.size() - 1),
+             "'" + text + "' has id " + std::to_string(id) + ", which " +
+                 (filled[id] == Filler::Vocab ? "model.vocab" : "added_tokens") + " already gives to '" +
+                 data.tokens[id] + "'");
+      }
+      const bool special = flag_member(token, "special", source, where);
+      if (flag_member(token, "normalized", source, where) || flag_member(token, "lstrip", source, where) ||
+          flag_member(token, "rstrip", source, where) || flag_member(token, "single_word", source, where)) {
         log::get("tokenizer")->warn("{}: added token '{}' asks for normalized/lstrip/rstrip/single_word; "
                                     "matched as plain raw text", source, text);
       }
       data.tokens[id] = text;
       data.kinds[id] = special || looks_like_control(text) ? TokenKind::Control : TokenKind::UserDefined;
       if (special) data.skip_on_decode.push_back(static_cast<int32_t>(id));
-      filled[id] = 1;
+      filled[id] = Filler::Added;
     }
     for (size_t id = 0; id < n; ++id) {
-      if (!filled[id]) fail(source, "model.vocab", "id " + std::to_string(id) + " has no token");
+      if (filled[id] == Filler::None) fail(source, "model.vocab", "id " + std::to_string(id) + " has no token");
     }
     data.merges = std::move(file.merges);
 
@@ -194,7 +262,13 @@ TokenizerData Tokenizer::load_hf_json(const std::filesystem::path& path) {
   } catch (const json::exception& e) {
     throw Error(source + ": unexpected JSON structure: " + e.what());
   }
+  return data;
+}
 
+TokenizerData Tokenizer::load_hf_json(const std::filesystem::path& path) {
+  const auto started = std::chrono::steady_clock::now();
+  const std::string source = path.string();
+  TokenizerData data = load_hf_json_text(read_file(path), source);
   const auto config_path = path.parent_path() / "tokenizer_config.json";
   if (std::filesystem::exists(config_path)) {
     try {

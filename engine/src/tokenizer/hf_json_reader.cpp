@@ -1,5 +1,8 @@
 #include "tokenizer/hf_json_reader.h"
 
+#include <algorithm>
+#include <cstdint>
+
 #include "peregrine/error.h"
 
 namespace peregrine::tokenizer_detail {
@@ -18,7 +21,7 @@ class Reader {
     return value(json(v));
   }
   bool number_unsigned(json::number_unsigned_t v) {
-    if (mode_ == Mode::Vocab) return vocab_entry(static_cast<int64_t>(v));
+    if (mode_ == Mode::Vocab) return vocab_entry(static_cast<int64_t>(std::min<uint64_t>(v, INT64_MAX)));  // no wrap
     return value(json(v));
   }
   bool number_float(json::number_float_t v, const json::string_t&) {

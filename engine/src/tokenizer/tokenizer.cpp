@@ -107,7 +107,8 @@ Tokenizer Tokenizer::from_data(TokenizerData data) {
   merges.reserve(data.merges.size());
   std::string joined;
   for (size_t rank = 0; rank < data.merges.size(); ++rank) {
-    const auto& [left, right] = data.merges[rank];
+    const std::string& left = data.merges[rank].first;  // (clang 14 cannot capture structured bindings)
+    const std::string& right = data.merges[rank].second;
     auto id_of = [&](std::string_view spelling) {
       const int32_t id = id_of_spelling.find(spelling);
       if (id < 0) {
