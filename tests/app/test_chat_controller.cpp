@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 
+#include "chat_controller_fixture.h"
 #include "bridge/demo_model.h"
 #include "bridge/engine_client.h"
 #include "bridge/model_library.h"
@@ -39,50 +40,21 @@ using namespace peregrine;
 using app::ChatController;
 using app::MessageState;
 
-namespace {
-
-QString tinyModelPath() { return QStringLiteral(PEREGRINE_TEST_DATA_DIR "/qwen35-tiny/tiny-f32.gguf"); }
-
-peregrine::ModelOptions smallOptions() {
-  peregrine::ModelOptions o;
-  o.context_length = 8192;
-  o.n_threads = 1;
-  return o;
-}
-
-}  // namespace
-
-class ChatControllerTest : public QObject {
+class ChatControllerTest : public QObject, private ChatControllerFixture {
   Q_OBJECT
 
  private slots:
   void init() {
-    dir_ = std::make_unique<QTemporaryDir>();
-    QVERIFY(dir_->isValid());
-    app::StoreOptions options;
-    options.backupsToKeep = 0;
-    options.flushInterval = std::chrono::milliseconds(20);
-    store_ = std::make_unique<app::ConversationStore>(dir_->filePath(QStringLiteral("chats.db")), options);
-    engine_ = std::make_unique<app::EngineClient>();
-    window_ = std::make_unique<ui::MainWindow>();
-    streamedText_.clear();
-    streamedThinking_.clear();
+    QVERIFY(setUpChat());
     textWhileStreaming_ = false;
   }
 
-  void cleanup() {
-    chat_.reset();
-    window_.reset();
-    engine_.reset();
-    store_.reset();
-    dir_.reset();
-  }
+  void cleanup() { tearDownChat(); }
 
   void sendStreamsTheAnswerAndStoresIt() {
-    QVERIFY(makeController(/*maxTokens=*/48));
+    QVERIFY(makeStreamingController(/*maxTokens=*/48));
     QSignalSpy finished(chat_.get(), &ChatController::answerFinished);
-    window_->inputBox()->setText(QStringLiteral("What is the capital of France?"));
-    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Return);
+    sendText(QStringLiteral("What is the capital of France?"));
     QVERIFY(chat_->isGenerating());
     QVERIFY(window_->inputBox()->isGenerating());
     // The question is committed before the answer streams.
@@ -125,18 +97,16 @@ class ChatControllerTest : public QObject {
   // rows, the widgets of the first exchange stay the same objects (no rebuild from the store), and
   // the rows equal what the store holds afterwards.
   void sendingKeepsTheEarlierMessageWidgets() {
-    QVERIFY(makeController(/*maxTokens=*/8));
+    QVERIFY(makeStreamingController(/*maxTokens=*/8));
     QSignalSpy finished(chat_.get(), &ChatController::answerFinished);
-    window_->inputBox()->setText(QStringLiteral("First question"));
-    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Return);
+    sendText(QStringLiteral("First question"));
     QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 30000);
     const QList<ui::MessageWidget*> first = window_->chatView()->messages();
     QCOMPARE(first.size(), 2);
     const QPointer<ui::MessageWidget> question(first[0]), answer(first[1]);
     QSignalSpy resets(window_->messageModel(), &QAbstractItemModel::modelReset);
 
-    window_->inputBox()->setText(QStringLiteral("Second question"));
-    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Return);
+    sendText(QStringLiteral("Second question"));
     QCOMPARE(window_->chatView()->messages().size(), 4);
     QPointer<ui::MessageWidget> streaming = window_->chatView()->messages().last();
     QVERIFY(streaming->isStreaming());
@@ -167,7 +137,7 @@ class ChatControllerTest : public QObject {
   // Issue 12: the MTP acceptance of a real answer used to be lost between the engine and the
   // store. One statistics type from the engine to the database and the footer.
   void mtpAcceptanceReachesTheDatabaseAndTheFooter() {
-    QVERIFY(makeController(/*maxTokens=*/32));  // the fixture has an MTP block
+    QVERIFY(makeStreamingController(/*maxTokens=*/32));  // the fixture has an MTP block
     QVERIFY(engine_->model()->hasMtp);
     chat_->newConversation();
     app::ChatSettings settings = chat_->chatSettings();
@@ -177,8 +147,7 @@ class ChatControllerTest : public QObject {
     QObject::connect(engine_.get(), &app::EngineClient::finished, chat_.get(),
                      [&reported](quint64, const peregrine::GenerationStats& stats) { reported = stats; });
     QSignalSpy finished(chat_.get(), &ChatController::answerFinished);
-    window_->inputBox()->setText(QStringLiteral("Draft ahead, please"));
-    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Return);
+    sendText(QStringLiteral("Draft ahead, please"));
     QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 30000);
 
     QVERIFY(reported.has_value());
@@ -203,10 +172,9 @@ class ChatControllerTest : public QObject {
   }
 
   void stopKeepsThePartialAnswer() {
-    QVERIFY(makeController(/*maxTokens=*/4000));
+    QVERIFY(makeStreamingController(/*maxTokens=*/4000));
     QSignalSpy finished(chat_.get(), &ChatController::answerFinished);
-    window_->inputBox()->setText(QStringLiteral("Tell me a long story"));
-    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Return);
+    sendText(QStringLiteral("Tell me a long story"));
     QTRY_VERIFY_WITH_TIMEOUT(streamedText_.size() + streamedThinking_.size() > 20, 30000);
     QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Escape);
     QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 10000);
@@ -229,10 +197,9 @@ class ChatControllerTest : public QObject {
   }
 
   void regenerateCreatesABranch() {
-    QVERIFY(makeController(/*maxTokens=*/16));
+    QVERIFY(makeStreamingController(/*maxTokens=*/16));
     QSignalSpy finished(chat_.get(), &ChatController::answerFinished);
-    window_->inputBox()->setText(QStringLiteral("Question"));
-    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Return);
+    sendText(QStringLiteral("Question"));
     QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 30000);
     const qint64 first = window_->chatView()->lastMessage()->messageId();
     const app::Message firstStored = *store_->message(first);
@@ -258,10 +225,9 @@ class ChatControllerTest : public QObject {
   }
 
   void editCreatesABranch() {
-    QVERIFY(makeController(/*maxTokens=*/8));
+    QVERIFY(makeStreamingController(/*maxTokens=*/8));
     QSignalSpy finished(chat_.get(), &ChatController::answerFinished);
-    window_->inputBox()->setText(QStringLiteral("Original question"));
-    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Return);
+    sendText(QStringLiteral("Original question"));
     QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 30000);
     const QList<app::Message> first = store_->currentPath(chat_->currentConversation());
     QCOMPARE(first.size(), 2);
@@ -269,8 +235,7 @@ class ChatControllerTest : public QObject {
     emit window_->chatView()->editRequested(first[0].id);
     QCOMPARE(chat_->editedMessage(), first[0].id);
     QCOMPARE(window_->inputBox()->text(), QStringLiteral("Original question"));
-    window_->inputBox()->setText(QStringLiteral("Edited question"));
-    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Return);
+    sendText(QStringLiteral("Edited question"));
     QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 2, 30000);
 
     const QList<app::Message> second = store_->currentPath(chat_->currentConversation());
@@ -289,10 +254,9 @@ class ChatControllerTest : public QObject {
   }
 
   void quittingDuringGenerationDoesNotHang() {
-    QVERIFY(makeController(/*maxTokens=*/100000));
+    QVERIFY(makeStreamingController(/*maxTokens=*/100000));
     window_->show();
-    window_->inputBox()->setText(QStringLiteral("Go on forever"));
-    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Return);
+    sendText(QStringLiteral("Go on forever"));
     QTRY_VERIFY_WITH_TIMEOUT(streamedText_.size() + streamedThinking_.size() > 20, 30000);
     const qint64 answerId = chat_->streamingMessage();
     QVERIFY(answerId);
@@ -322,8 +286,7 @@ class ChatControllerTest : public QObject {
   void sendWithoutModelKeepsTheText() {
     chat_ = std::make_unique<ChatController>(*window_, *store_, *engine_);
     QSignalSpy failed(chat_.get(), &ChatController::generationFailed);
-    window_->inputBox()->setText(QStringLiteral("Hello?"));
-    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Return);
+    sendText(QStringLiteral("Hello?"));
     QCOMPARE(failed.count(), 1);
     QCOMPARE(window_->inputBox()->text(), QStringLiteral("Hello?"));
     QVERIFY(store_->listConversations().isEmpty());
@@ -331,10 +294,9 @@ class ChatControllerTest : public QObject {
   }
 
   void searchDeleteAndUndo() {
-    QVERIFY(makeController(/*maxTokens=*/4));
+    QVERIFY(makeStreamingController(/*maxTokens=*/4));
     QSignalSpy finished(chat_.get(), &ChatController::answerFinished);
-    window_->inputBox()->setText(QStringLiteral("Ring buffers in C"));
-    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Return);
+    sendText(QStringLiteral("Ring buffers in C"));
     QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 30000);
     const qint64 id = chat_->currentConversation();
     ui::ConversationListModel* list = window_->conversationList()->model();
@@ -361,7 +323,7 @@ class ChatControllerTest : public QObject {
   }
 
   void thinkingToggleIsPerChatAndReachesTheRequest() {
-    QVERIFY(makeController(/*maxTokens=*/4));
+    QVERIFY(makeStreamingController(/*maxTokens=*/4));
     QSignalSpy finished(chat_.get(), &ChatController::answerFinished);
     chat_->newConversation();
     QVERIFY(chat_->thinkingEnabled());
@@ -370,8 +332,7 @@ class ChatControllerTest : public QObject {
     QVERIFY(action->isChecked());
     action->trigger();  // off
     QVERIFY(!chat_->thinkingEnabled());
-    window_->inputBox()->setText(QStringLiteral("No thinking please"));
-    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Return);
+    sendText(QStringLiteral("No thinking please"));
     QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 30000);
     const app::Message answer = store_->currentPath(chat_->currentConversation()).last();
     QCOMPARE(answer.sampling.value(QStringLiteral("thinking")).toBool(true), false);
@@ -420,24 +381,9 @@ class ChatControllerTest : public QObject {
   }
 
  private:
-  bool makeController(int maxTokens) {
-    ChatController::Options options;
-    options.maxTokens = maxTokens;
-    options.ignoreEos = true;
-    options.flushTimerMs = 10;
-    chat_ = std::make_unique<ChatController>(*window_, *store_, *engine_, options);
-    // Connected after the controller, so these run after it handled each piece.
-    QObject::connect(engine_.get(), &app::EngineClient::answerText, chat_.get(), [this](quint64, const QString& s) {
-      streamedText_ += s;
-      noteView();
-    });
-    QObject::connect(engine_.get(), &app::EngineClient::thinkingText, chat_.get(), [this](quint64, const QString& s) {
-      streamedThinking_ += s;
-      noteView();
-    });
-    QSignalSpy loaded(engine_.get(), &app::EngineClient::modelLoaded);
-    engine_->loadModel(tinyModelPath(), smallOptions());
-    return loaded.wait(30000) || loaded.count() == 1;
+  // The streamed pieces are checked against the view after the controller has shown each one.
+  bool makeStreamingController(int maxTokens) {
+    return makeController(maxTokens, [this] { noteView(); });
   }
 
   void noteView() {
@@ -446,13 +392,6 @@ class ChatControllerTest : public QObject {
       textWhileStreaming_ = true;
   }
 
-  std::unique_ptr<QTemporaryDir> dir_;
-  std::unique_ptr<app::ConversationStore> store_;
-  std::unique_ptr<app::EngineClient> engine_;
-  std::unique_ptr<ui::MainWindow> window_;
-  std::unique_ptr<ChatController> chat_;
-  QString streamedText_;
-  QString streamedThinking_;
   bool textWhileStreaming_ = false;
 };
 

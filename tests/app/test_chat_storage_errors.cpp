@@ -15,6 +15,7 @@
 #include <memory>
 #include <utility>
 
+#include "chat_controller_fixture.h"
 #include "bridge/engine_client.h"
 #include "controller/chat_controller.h"
 #include "controller/conversation_exporter.h"
@@ -33,33 +34,13 @@ using namespace peregrine;
 using app::ChatController;
 using app::MessageState;
 
-namespace {
-
-QString tinyModelPath() { return QStringLiteral(PEREGRINE_TEST_DATA_DIR "/qwen35-tiny/tiny-f32.gguf"); }
-
-}  // namespace
-
-class ChatStorageErrorsTest : public QObject {
+class ChatStorageErrorsTest : public QObject, private ChatControllerFixture {
   Q_OBJECT
 
  private slots:
-  void init() {
-    dir_ = std::make_unique<QTemporaryDir>();
-    QVERIFY(dir_->isValid());
-    openStore();
-    engine_ = std::make_unique<app::EngineClient>();
-    window_ = std::make_unique<ui::MainWindow>();
-    streamedText_.clear();
-    streamedThinking_.clear();
-  }
+  void init() { QVERIFY(setUpChat()); }
 
-  void cleanup() {
-    chat_.reset();
-    window_.reset();
-    engine_.reset();
-    store_.reset();
-    dir_.reset();
-  }
+  void cleanup() { tearDownChat(); }
 
   void sendOnAFullDiskKeepsTheTextAndTheChats() {
     QVERIFY(makeController(/*maxTokens=*/4));
@@ -278,43 +259,13 @@ class ChatStorageErrorsTest : public QObject {
   }
 
  private:
-  void openStore() {
-    app::StoreOptions options;
-    options.backupsToKeep = 0;
-    options.flushInterval = std::chrono::milliseconds(20);
-    store_ = std::make_unique<app::ConversationStore>(dir_->filePath(QStringLiteral("chats.db")), options);
-  }
-
   QString databaseFolder() const { return QDir::toNativeSeparators(QFileInfo(store_->path()).absolutePath()); }
-
-  bool makeController(int maxTokens) {
-    ChatController::Options options;
-    options.maxTokens = maxTokens;
-    options.ignoreEos = true;
-    options.flushTimerMs = 10;
-    chat_ = std::make_unique<ChatController>(*window_, *store_, *engine_, options);
-    QObject::connect(engine_.get(), &app::EngineClient::answerText, chat_.get(),
-                     [this](quint64, const QString& s) { streamedText_ += s; });
-    QObject::connect(engine_.get(), &app::EngineClient::thinkingText, chat_.get(),
-                     [this](quint64, const QString& s) { streamedThinking_ += s; });
-    QSignalSpy loaded(engine_.get(), &app::EngineClient::modelLoaded);
-    peregrine::ModelOptions model;
-    model.context_length = 8192;
-    model.n_threads = 1;
-    engine_->loadModel(tinyModelPath(), model);
-    return loaded.wait(30000) || loaded.count() == 1;
-  }
 
   int listRow(qint64 conversationId) const {
     const ui::ConversationListModel* list = window_->conversationList()->model();
     for (int row = 0; row < list->rowCount(); ++row)
       if (list->idAt(row) == conversationId) return row;
     return -1;
-  }
-
-  void sendText(const QString& text) {
-    window_->inputBox()->setText(text);
-    QTest::keyClick(window_->inputBox()->editor(), Qt::Key_Return);
   }
 
   // The file cannot grow, and the last page of the messages table is filled up with messages of a
@@ -339,10 +290,7 @@ class ChatStorageErrorsTest : public QObject {
 
   // Closes everything and opens the file again: what a restart would find.
   void reopen() {
-    chat_.reset();
-    window_.reset();
-    engine_.reset();
-    store_.reset();
+    closeChat();
     openStore();
   }
 
@@ -356,13 +304,6 @@ class ChatStorageErrorsTest : public QObject {
     return static_cast<int>(store_->listConversations().size());
   }
 
-  std::unique_ptr<QTemporaryDir> dir_;
-  std::unique_ptr<app::ConversationStore> store_;
-  std::unique_ptr<app::EngineClient> engine_;
-  std::unique_ptr<ui::MainWindow> window_;
-  std::unique_ptr<ChatController> chat_;
-  QString streamedText_;
-  QString streamedThinking_;
 };
 
 QTEST_MAIN(ChatStorageErrorsTest)
