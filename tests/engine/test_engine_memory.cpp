@@ -4,7 +4,12 @@
 // modest context is refused at once without the machine being short of memory.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 
 #include "emulated_device_backend.h"
@@ -66,6 +71,32 @@ TEST(HostMemoryBudget, TheProbeReadsTheMachinesAvailableMemory) {
   const std::optional<uint64_t> free = make_cpu_backend(1)->free_memory();
   ASSERT_TRUE(free.has_value()) << "MemAvailable of /proc/meminfo";
   EXPECT_GT(*free, 0u);
+}
+
+// Resident memory of this process, from /proc/self/statm (pages → bytes).
+uint64_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t size_pages = 0, resident_pages = 0;
+  statm >> size_pages >> resident_pages;
+  return resident_pages * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+// A context that fits still must not cost its whole KV cache up front: CPU backend memory is zero
+// pages until written (a memset of every byte made a 16M-token context on the tiny model take over
+// a minute before the first token, and made all of it resident).
+TEST(HostMemoryBudget, CpuMemoryCostsPagesOnlyWhenWritten) {
+  auto backend = make_cpu_backend(1);
+  constexpr uint64_t kBytes = uint64_t{1} << 30;
+  const uint64_t before = resident_bytes();
+  void* memory = backend->allocate(kBytes);
+  const uint64_t after = resident_bytes();
+  auto* bytes = static_cast<const uint8_t*>(memory);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(memory) % 256, 0u);
+  EXPECT_EQ(bytes[0], 0);
+  EXPECT_EQ(bytes[kBytes / 2], 0);
+  EXPECT_EQ(bytes[kBytes - 1], 0);
+  backend->release(memory);
+  EXPECT_LT(after - std::min(after, before), uint64_t{64} << 20) << "allocate() touched every page";
 }
 
 TEST(HostMemoryBudget, AMalformedOverrideIsAnError) {

@@ -1,4 +1,6 @@
 // Backend memory of the CPU backend: ordinary, aligned host memory.
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -16,15 +18,23 @@ namespace {
 constexpr uint64_t kAlignment = 256;
 }
 
+// Zero-filled through calloc, which gets large blocks straight from the kernel as pages that are
+// zero until first touched: a KV cache for a long context costs its pages only as positions are
+// written, not a multi-gigabyte memset before the first token. calloc aligns to 16 bytes only,
+// so the block is over-allocated and the pointer calloc gave is kept just below the aligned one.
 void* CpuBackend::allocate(uint64_t bytes) {
-  const uint64_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-  void* p = std::aligned_alloc(kAlignment, rounded == 0 ? kAlignment : rounded);
-  if (!p) throw Error(fmt::format("cpu backend: out of memory allocating {} bytes", bytes));
-  std::memset(p, 0, rounded == 0 ? kAlignment : rounded);
-  return p;
+  const uint64_t rounded = std::max<uint64_t>((bytes + kAlignment - 1) / kAlignment * kAlignment, kAlignment);
+  void* block = std::calloc(1, rounded + kAlignment + sizeof(void*));
+  if (!block) throw Error(fmt::format("cpu backend: out of memory allocating {} bytes", bytes));
+  const uintptr_t first_free = reinterpret_cast<uintptr_t>(block) + sizeof(void*);
+  void** aligned = reinterpret_cast<void**>((first_free + kAlignment - 1) / kAlignment * kAlignment);
+  aligned[-1] = block;
+  return aligned;
 }
 
-void CpuBackend::release(void* p) noexcept { std::free(p); }
+void CpuBackend::release(void* p) noexcept {
+  if (p) std::free(static_cast<void**>(p)[-1]);
+}
 
 void CpuBackend::upload(void* dst, const void* host_src, uint64_t bytes) {
   if (bytes) std::memcpy(dst, host_src, bytes);
