@@ -235,6 +235,22 @@ TEST(TokenizerLoad, JsonWrongTypesNameKeyExpectedAndActualType) {
   json added_object = tiny_json(false);
   added_object["added_tokens"] = json::object();
   expect_parts(message_for("ao.json", added_object), {"added_tokens", "expected an array", "an object"});
+
+  json model_type = tiny_json(false);
+  model_type["model"]["type"] = 5;
+  expect_parts(message_for("mt.json", model_type), {"model.type", "expected a string", "a number"});
+
+  json normalizer_type = tiny_json(false);
+  normalizer_type["normalizer"] = json{{"type", json::array({1})}};
+  expect_parts(message_for("nt.json", normalizer_type), {"normalizer.type", "expected a string", "an array"});
+
+  json split_behavior = tiny_json(false);
+  split_behavior["pre_tokenizer"]["pretokenizers"][0]["behavior"] = 1;
+  expect_parts(message_for("sb.json", split_behavior), {"pre_tokenizer.Split.behavior", "expected a string", "a number"});
+
+  json byte_level_flag = tiny_json(false);
+  byte_level_flag["pre_tokenizer"]["pretokenizers"][1]["use_regex"] = "no";
+  expect_parts(message_for("bl.json", byte_level_flag), {"pre_tokenizer.ByteLevel.use_regex", "true or false", "a string"});
 }
 
 TEST(TokenizerLoad, AddedTokenReusingAVocabIdIsNamed) {

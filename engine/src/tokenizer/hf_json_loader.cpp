@@ -70,6 +70,15 @@ const std::string& string_member(const json& object, const char* key, const std:
   return value.get_ref<const std::string&>();
 }
 
+// A member that may be absent (or null: then `fallback`) but, when given, must be a string.
+std::string optional_string_member(const json& object, const char* key, const char* fallback,
+                                   const std::string& source, const std::string& where) {
+  if (!object.is_object() || !object.contains(key) || object[key].is_null()) return fallback;
+  const json& value = object[key];
+  if (!value.is_string()) wrong_type(source, where + key, "a string", value);
+  return value.get<std::string>();
+}
+
 bool flag_member(const json& object, const char* key, const std::string& source, const std::string& where) {
   if (!object.contains(key) || object[key].is_null()) return false;
   const json& value = object[key];
@@ -97,7 +106,7 @@ bool looks_like_control(const std::string& text) {
 
 bool normalizer_is_nfc(const json& normalizer, const std::string& source) {
   if (normalizer.is_null()) return false;
-  const std::string type = normalizer.value("type", "");
+  const std::string type = optional_string_member(normalizer, "type", "", source, "normalizer.");
   if (type == "NFC") return true;
   if (type == "Sequence") {
     const json& steps = member(normalizer, "normalizers", source, "normalizer.");
@@ -111,25 +120,27 @@ bool normalizer_is_nfc(const json& normalizer, const std::string& source) {
 std::string split_pattern_of(const json& pre, const std::string& source) {
   std::string pattern;
   std::vector<const json*> steps;
-  if (pre.is_object() && pre.value("type", "") == "Sequence") {
+  if (optional_string_member(pre, "type", "", source, "pre_tokenizer.") == "Sequence") {
     for (const json& step : member(pre, "pretokenizers", source, "pre_tokenizer.")) steps.push_back(&step);
   } else {
     steps.push_back(&pre);
   }
   for (const json* step : steps) {
-    const std::string type = step->is_object() ? step->value("type", "") : "";
+    const std::string type = optional_string_member(*step, "type", "", source, "pre_tokenizer.");
     if (type == "Split") {
       const json& p = member(*step, "pattern", source, "pre_tokenizer.Split.");
       if (!p.contains("Regex") || !p["Regex"].is_string()) {
         fail(source, "pre_tokenizer.Split.pattern", "expected {\"Regex\": \"...\"}");
       }
-      if (step->value("behavior", "Isolated") != "Isolated" || step->value("invert", false)) {
+      if (optional_string_member(*step, "behavior", "Isolated", source, "pre_tokenizer.Split.") != "Isolated" ||
+          flag_member(*step, "invert", source, "pre_tokenizer.Split.")) {
         fail(source, "pre_tokenizer.Split", "only behavior Isolated without invert is supported");
       }
       if (!pattern.empty()) fail(source, "pre_tokenizer", "more than one Split step");
       pattern = p["Regex"].get<std::string>();
     } else if (type == "ByteLevel") {
-      if (step->value("add_prefix_space", false) || step->value("use_regex", false)) {
+      if (flag_member(*step, "add_prefix_space", source, "pre_tokenizer.ByteLevel.") ||
+          flag_member(*step, "use_regex", source, "pre_tokenizer.ByteLevel.")) {
         fail(source, "pre_tokenizer.ByteLevel", "add_prefix_space and use_regex must be false");
       }
     } else {
@@ -178,7 +189,7 @@ TokenizerData Tokenizer::load_hf_json_text(const std::string& text, const std::s
   try {
     const json& model = member(root, "model", source, "");
     if (!model.is_object()) wrong_type(source, "model", "an object", model);
-    if (model.value("type", "BPE") != "BPE") fail(source, "model.type", "expected BPE");
+    if (optional_string_member(model, "type", "BPE", source, "model.") != "BPE") fail(source, "model.type", "expected BPE");
     auto set_and_not_empty = [&](const char* key) {
       return model.contains(key) && !model[key].is_null() && model[key] != "";
     };
