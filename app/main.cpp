@@ -17,8 +17,10 @@
 #include <QStatusBar>
 #include <QTimer>
 
+#include <cstdlib>
 #include <memory>
 #include <optional>
+#include <string_view>
 
 #include "bridge/engine_client.h"
 #include "bridge/model_library.h"
@@ -140,12 +142,32 @@ void quitWhenTheDemoModelFails(app::ModelMenu& models) {
   });
 }
 
+// Without a display the default platform plugin ends the app with an abort (and a core dump)
+// before any option is read; say what is missing instead. QT_QPA_PLATFORM or -platform pick a
+// plugin that may need none (offscreen), so then Qt is left to decide.
+void exitWhenThereIsNoDisplay(int argc, char** argv) {
+  const auto isSet = [](const char* name) {
+    const char* value = std::getenv(name);
+    return value && *value;
+  };
+  if (isSet("DISPLAY") || isSet("WAYLAND_DISPLAY") || isSet("QT_QPA_PLATFORM")) return;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view argument = argv[i];
+    if (argument == "-platform" || argument == "--platform" || argument.rfind("-platform=", 0) == 0) return;
+  }
+  log::get("app")->error(
+      "no display to open the window on: neither DISPLAY nor WAYLAND_DISPLAY is set "
+      "(QT_QPA_PLATFORM=offscreen runs without one; peregrine --help works anywhere)");
+  std::exit(1);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   log::init_from_env();
   setApplicationIdentity();
   answerHelpOrVersion(argc, argv);
+  exitWhenThereIsNoDisplay(argc, argv);
 
   QApplication app(argc, argv);
   QGuiApplication::setDesktopFileName(QStringLiteral("io.peregrine.Peregrine"));

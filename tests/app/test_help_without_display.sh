@@ -1,6 +1,7 @@
 #!/bin/sh
 # `peregrine --help` and `--version` answer without a display: no DISPLAY, no WAYLAND_DISPLAY,
-# no QT_QPA_PLATFORM (the platform plugin would abort the app if it were loaded first).
+# no QT_QPA_PLATFORM (the platform plugin would abort the app if it were loaded first). Any other
+# start without a display says so and exits 1 instead of aborting.
 #   test_help_without_display.sh <peregrine binary>
 set -u
 binary=$1
@@ -27,5 +28,13 @@ all=$(run_bare --help-all 2>&1)
 rc=$?
 [ "$rc" -eq 0 ] || fail "--help-all exited with $rc"
 echo "$all" | grep -q -- "--screenshot" || fail "--help-all does not list --screenshot"
+
+for arguments in "" "--no-such-option" "--dark"; do
+  # shellcheck disable=SC2086 # the empty case is no argument at all
+  out=$(run_bare $arguments 2>&1)
+  rc=$?
+  [ "$rc" -eq 1 ] || fail "'peregrine $arguments' without a display exited with $rc (expected 1): $out"
+  echo "$out" | grep -q "no display" || fail "'peregrine $arguments' without a display does not say so: $out"
+done
 
 echo "ok"
