@@ -275,9 +275,14 @@ TEST(Engine, ChatPromptThinkingIsSplitFromTheAnswer) {
     splitter.finish(sink);
     EXPECT_EQ(split.thinking, expected_thinking) << "thinking " << thinking;
     EXPECT_EQ(split.text, expected_answer) << "thinking " << thinking;
-    if (thinking) EXPECT_FALSE(split.thinking.empty()) << "the open think block holds the first tokens";
-    for (const Event& e : split.events)
-      if (const auto* t = e.get_if<event::TokenText>()) EXPECT_TRUE(t->text.empty() || t->thinking.empty());
+    if (thinking) {
+      EXPECT_FALSE(split.thinking.empty()) << "the open think block holds the first tokens";
+    }
+    for (const Event& e : split.events) {
+      if (const auto* t = e.get_if<event::TokenText>()) {
+        EXPECT_TRUE(t->text.empty() || t->thinking.empty());
+      }
+    }
   }
 }
 
