@@ -42,6 +42,14 @@ class StorageTest : public ::testing::Test {
   void SetUp() override { ASSERT_TRUE(dir_.isValid()); }
   QString dbPath() const { return dir_.filePath(QStringLiteral("conversations.db")); }
   QString backupDir() const { return dir_.filePath(QStringLiteral("backups")); }
+  // Backups in backupDir(), three kept; the real clock (several stores write one after another,
+  // and "last activity" order across them must hold; ties are broken by id).
+  StoreOptions optionsWithBackups() const {
+    StoreOptions o;
+    o.backupDirectory = backupDir();
+    o.backupsToKeep = 3;
+    return o;
+  }
   QStringList filesMatching(const QString& pattern) const {
     return QDir(dir_.path()).entryList({pattern}, QDir::Files, QDir::Name);
   }

@@ -28,20 +28,11 @@ std::string damageName(Damage d) {
 
 class CorruptionTest : public StorageTest {
  protected:
-  StoreOptions options() const {
-    // The real clock: several stores write here one after another, and "last activity" order
-    // across them must hold (ties are broken by id).
-    StoreOptions o;
-    o.backupDirectory = backupDir();
-    o.backupsToKeep = 3;
-    return o;
-  }
-
   // Start 1 creates the file with `conversations` conversations; start 2 backs them up and adds
   // one more ("late"), which only the damaged file will hold.
   void populate(int conversations = 30) {
     {
-      ConversationStore store(dbPath(), options());
+      ConversationStore store(dbPath(), optionsWithBackups());
       EXPECT_EQ(store.openReport().outcome, OpenOutcome::Created);
       for (int i = 0; i < conversations; ++i) {
         const qint64 c = store.createConversation(QStringLiteral("chat %1").arg(i));
@@ -52,7 +43,7 @@ class CorruptionTest : public StorageTest {
       }
     }
     {
-      ConversationStore store(dbPath(), options());
+      ConversationStore store(dbPath(), optionsWithBackups());
       EXPECT_FALSE(store.openReport().backupMade.isEmpty());
       store.createConversation(QStringLiteral("late"));
     }
@@ -120,7 +111,7 @@ TEST_P(DamageKinds, RestoresTheNewestBackupAndKeepsTheDamagedFile) {
   damage(GetParam());
   const QByteArray damaged = readAll(dbPath());
 
-  ConversationStore store(dbPath(), options());
+  ConversationStore store(dbPath(), optionsWithBackups());
   const OpenReport& report = store.openReport();
   ASSERT_EQ(report.outcome, OpenOutcome::RestoredFromBackup) << report.problem.toStdString();
   EXPECT_FALSE(report.problem.isEmpty());
@@ -158,7 +149,7 @@ TEST_F(CorruptionTest, GarbageWithoutAnyBackupIsReportedAndKept) {
     file.write(QByteArray("this is not an SQLite database, just text").repeated(1000));
   }
   const QByteArray garbage = readAll(dbPath());
-  ConversationStore store(dbPath(), options());
+  ConversationStore store(dbPath(), optionsWithBackups());
   const OpenReport& report = store.openReport();
   EXPECT_EQ(report.outcome, OpenOutcome::ResetAfterCorruption);
   EXPECT_TRUE(report.needsAttention());
@@ -172,7 +163,7 @@ TEST_F(CorruptionTest, GarbageWithoutAnyBackupIsReportedAndKept) {
 TEST_F(CorruptionTest, ADamagedNewestBackupIsSkippedForAnOlderSoundOne) {
   populate(12);
   {
-    ConversationStore store(dbPath(), options());  // start 3: a second backup, with "late"
+    ConversationStore store(dbPath(), optionsWithBackups());  // start 3: a second backup, with "late"
   }
   BackupSet backups(dbPath(), backupDir(), 3);
   const QStringList available = backups.newestFirst();
@@ -183,7 +174,7 @@ TEST_F(CorruptionTest, ADamagedNewestBackupIsSkippedForAnOlderSoundOne) {
     ASSERT_TRUE(newest.resize(1000));
   }
   damage(Damage::Garbage);
-  ConversationStore store(dbPath(), options());
+  ConversationStore store(dbPath(), optionsWithBackups());
   EXPECT_EQ(store.openReport().outcome, OpenOutcome::RestoredFromBackup);
   EXPECT_EQ(store.openReport().backupUsed, available.back());
   EXPECT_EQ(titles(store).size(), 12);
@@ -192,7 +183,7 @@ TEST_F(CorruptionTest, ADamagedNewestBackupIsSkippedForAnOlderSoundOne) {
 TEST_F(CorruptionTest, BackupsRotateKeepingTheNewest) {
   populate(10);  // two starts: one backup (the first start had nothing to back up)
   for (int i = 0; i < 5; ++i) {
-    ConversationStore store(dbPath(), options());
+    ConversationStore store(dbPath(), optionsWithBackups());
     store.createConversation(QStringLiteral("start %1").arg(i));
   }
   BackupSet backups(dbPath(), backupDir(), 3);
@@ -208,7 +199,7 @@ TEST_F(CorruptionTest, BackupsRotateKeepingTheNewest) {
 }
 
 TEST_F(CorruptionTest, BackupNowWritesAnExtraBackup) {
-  ConversationStore store(dbPath(), options());
+  ConversationStore store(dbPath(), optionsWithBackups());
   store.createConversation(QStringLiteral("x"));
   const QString path = store.backupNow();
   ASSERT_TRUE(QFileInfo::exists(path));
@@ -220,7 +211,7 @@ TEST_F(CorruptionTest, UnopenableFileIsAnErrorNotDamage) {
   // A folder where the database should be: SQLite cannot open it (even as root), and that is not
   // damage to set aside and replace.
   ASSERT_TRUE(QDir().mkpath(dbPath()));
-  EXPECT_THROW(ConversationStore(dbPath(), options()), peregrine::Error);
+  EXPECT_THROW(ConversationStore(dbPath(), optionsWithBackups()), peregrine::Error);
   EXPECT_TRUE(QFileInfo(dbPath()).isDir());
   EXPECT_TRUE(QDir(dir_.path()).entryList({QStringLiteral("*.corrupt-*")}, QDir::AllEntries).isEmpty());
 }

@@ -13,19 +13,12 @@ namespace {
 
 class LossTest : public StorageTest {
  protected:
-  StoreOptions options() const {
-    StoreOptions o;
-    o.backupDirectory = backupDir();
-    o.backupsToKeep = 3;
-    return o;
-  }
-
   // One start that adds `count` conversations titled "<prefix> <i>".
   void startAdding(int count, const QString& prefix = QStringLiteral("chat")) {
-    ConversationStore store(dbPath(), options());
+    ConversationStore store(dbPath(), optionsWithBackups());
     for (int i = 0; i < count; ++i) store.createConversation(QStringLiteral("%1 %2").arg(prefix).arg(i));
   }
-  void startOnce() { ConversationStore store(dbPath(), options()); }
+  void startOnce() { ConversationStore store(dbPath(), optionsWithBackups()); }
 
   QStringList backups() const { return BackupSet(dbPath(), backupDir(), 3).newestFirst(); }
 
@@ -65,7 +58,7 @@ TEST_F(LossTest, AMissingDatabaseIsRestoredFromTheNewestBackup) {
   removeDatabase();
 
   LogCapture log;
-  ConversationStore store(dbPath(), options());
+  ConversationStore store(dbPath(), optionsWithBackups());
   const OpenReport& report = store.openReport();
   EXPECT_EQ(report.outcome, OpenOutcome::RestoredAfterLoss);
   EXPECT_EQ(report.backupUsed, newest);
@@ -86,7 +79,7 @@ TEST_F(LossTest, AJournalLeftByTheLostDatabaseIsMovedAsideNotReplayed) {
   const QByteArray leftover = QByteArray("a WAL of some other file ").repeated(200);
   overwrite(dbPath() + QStringLiteral("-wal"), leftover);
 
-  ConversationStore store(dbPath(), options());
+  ConversationStore store(dbPath(), optionsWithBackups());
   EXPECT_EQ(store.openReport().outcome, OpenOutcome::RestoredAfterLoss);
   EXPECT_EQ(store.listConversations().size(), 4);
   const QStringList kept = filesMatching(QStringLiteral("conversations.db-wal.orphaned-*"));
@@ -107,7 +100,7 @@ TEST_F(LossTest, EmptyAndDamagedBackupsAreSkippedForAnOlderGoodOne) {
   removeDatabase();
 
   LogCapture log;
-  ConversationStore store(dbPath(), options());
+  ConversationStore store(dbPath(), optionsWithBackups());
   EXPECT_EQ(store.openReport().outcome, OpenOutcome::RestoredAfterLoss);
   EXPECT_EQ(store.openReport().backupUsed, all[2]);
   EXPECT_EQ(store.listConversations().size(), 10);
@@ -123,7 +116,7 @@ TEST_F(LossTest, AMissingDatabaseWithOnlyUnusableBackupsStartsEmptyWithoutClaimi
   removeDatabase();
 
   LogCapture log;
-  ConversationStore store(dbPath(), options());
+  ConversationStore store(dbPath(), optionsWithBackups());
   const OpenReport& report = store.openReport();
   EXPECT_EQ(report.outcome, OpenOutcome::ResetAfterLoss);
   EXPECT_TRUE(report.backupUsed.isEmpty());
@@ -142,7 +135,7 @@ TEST_F(LossTest, ADamagedDatabaseWithOnlyUnusableBackupsIsNotClaimedRestored) {
   overwrite(dbPath(), QByteArray("damaged ").repeated(2000));
 
   LogCapture log;
-  ConversationStore store(dbPath(), options());
+  ConversationStore store(dbPath(), optionsWithBackups());
   EXPECT_EQ(store.openReport().outcome, OpenOutcome::ResetAfterCorruption);
   EXPECT_EQ(log.text().find("restored"), std::string::npos) << log.text();
   EXPECT_TRUE(store.listConversations().isEmpty());
