@@ -183,13 +183,12 @@ bool all_finite(const float* x, int64_t n) {
 // finite but wrong, where float activations give NaN. Such a block gets a NaN scale instead, so
 // every product with it is NaN too.
 void mark_non_finite_blocks(TensorType activation, const float* x, int64_t n, uint8_t* out) {
-  const int64_t block = activation == TensorType::Q8_K ? 256 : 32;
-  const size_t bytes = activation == TensorType::Q8_K ? kQ8_KBytes : activation == TensorType::Q8_1 ? kQ8_1Bytes
-                                                                                                      : kQ8_0Bytes;
+  if (all_finite(x, n)) return;  // the usual row: one pass, no per-block work
+  const TensorTypeInfo block = tensor_type_info(activation);
   constexpr uint16_t kHalfNan = 0x7E00;
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  for (int64_t b = 0; b < n / block; ++b, out += bytes) {
-    if (all_finite(x + b * block, block)) continue;
+  for (int64_t b = 0; b < n / block.block_elems; ++b, out += block.block_bytes) {
+    if (all_finite(x + b * block.block_elems, block.block_elems)) continue;
     if (activation == TensorType::Q8_K) {
       std::memcpy(out, &nan, sizeof nan);
     } else {
@@ -208,7 +207,6 @@ void quantize_activations(TensorType weight_type, const float* x, int64_t n, voi
   quantize_row(e, x, n, dst, avx2);
   if (e.activation != TensorType::F32) mark_non_finite_blocks(e.activation, x, n, static_cast<uint8_t*>(dst));
 }
-
 
 void quantize_activations(TensorType weight_type, const float* x, int64_t n, void* dst) {
   quantize_activations(weight_type, x, n, dst, best_isa());
